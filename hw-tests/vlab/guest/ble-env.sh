@@ -1,0 +1,81 @@
+# Sourced by guest test scripts (bash):   . /vlab/ble-env.sh || exit 1
+# Brings up real BlueZ on virtual LE controllers inside the lab guest:
+#   btvirt (BlueZ's controller emulator on /dev/vhci) -> N linked controllers hci0..hci(N-1)
+#   dbus-daemon --system, bluetoothd, every controller powered on through bluetoothd's D-Bus API.
+# Env (all optional):
+#   POLLEN_VLAB_BLE_N=2            number of controllers (3 for a relay chain: btvirt -l3)
+#   POLLEN_VLAB_BLE_TYPE=le        le   = btvirt -L: LE-only, BT 4.x feature set (legacy 31-byte adverts, 1M PHY only)
+#                                  dual = btvirt default: BR/EDR+LE 5.2 (extended advertising, 2M/Coded PHY bits)
+#   POLLEN_VLAB_BT_EXPERIMENTAL=0  1 = bluetoothd -E (experimental D-Bus interfaces; not needed for GATT/adv/L2CAP)
+#   POLLEN_VLAB_BT_DEBUG=0         1 = bluetoothd -d (verbose; costs a lot of CPU under TCG)
+#   POLLEN_VLAB_BTMON=0            1 = record HCI traffic to /out/ble.btsnoop (read with btmon -r); costs CPU
+#   POLLEN_VLAB_BLE_NOSTART=0      1 = only define the functions, start nothing
+# After success: VLAB_BLE_N, VLAB_HCI<i>_ADDR (e.g. VLAB_HCI0_ADDR=00:AA:01:00:00:23) are exported.
+# Logs: /out/bluetoothd.log, /out/btvirt.log; vlab_ble_collect copies dmesg etc. to /out.
+
+vlab_t() { cut -d' ' -f1 /proc/uptime; }
+vlab_addr() { hciconfig "$1" 2>/dev/null | awk '/BD Address/{print $3}'; }
+
+# Number of adapters bluetoothd has published on D-Bus.
+vlab_bluez_adapters() {
+  dbus-send --system --print-reply --dest=org.bluez / org.freedesktop.DBus.ObjectManager.GetManagedObjects 2>/dev/null |
+    grep -c '"org.bluez.Adapter1"'
+}
+
+vlab_ble_btvirt() {   # start btvirt and wait until all controllers have a real address; retry on the TCG reset gotcha
+  local n=$1 opts="-l$1" try i ok a
+  [ "${POLLEN_VLAB_BLE_TYPE:-le}" = le ] && opts="-L -l$n"
+  for try in 1 2 3; do
+    btvirt $opts > /out/btvirt.log 2>&1 &
+    VLAB_BTVIRT_PID=$!
+    for i in $(seq 100); do
+      ok=1
+      for c in $(seq 0 $((n-1))); do a=$(vlab_addr hci$c); { [ -z "$a" ] || [ "$a" = 00:00:00:00:00:00 ]; } && ok=0; done
+      [ $ok = 1 ] && return 0
+      sleep 0.1
+    done
+    # Gotcha: under TCG the first controller's HCI_Reset can miss the kernel's 2 s command timeout
+    # ("hciN: Opcode 0x0c03 failed: -110") and the controller stays at address 00:00:00:00:00:00.
+    echo "vlab: btvirt try $try: controllers not ready, retrying: $(dmesg | grep -i hci | tail -2 | tr '\n' ' ')" >&2
+    kill $VLAB_BTVIRT_PID; wait $VLAB_BTVIRT_PID 2>/dev/null; sleep 1
+  done
+  return 1
+}
+
+vlab_ble_up() {
+  local n=${POLLEN_VLAB_BLE_N:-2} i c
+  # Preload what the first HCI power-on would request_module() (ECDH + CMAC for SMP, AF_ALG), so the emulated
+  # controller's HCI_Reset is not answered late while the kernel loads modules (the zero-address gotcha).
+  modprobe -a hci_vhci ecdh_generic cmac algif_hash algif_skcipher ecb || { echo "vlab: modprobe failed" >&2; return 1; }
+  [ -S /run/dbus/system_bus_socket ] || dbus-daemon --system --fork || return 1
+  vlab_ble_btvirt "$n" || { echo "vlab: btvirt controllers never came up" >&2; return 1; }
+  echo "vlab: t=$(vlab_t) btvirt: $n controllers (${POLLEN_VLAB_BLE_TYPE:-le})" >&2
+  [ "${POLLEN_VLAB_BTMON:-0}" = 1 ] && { btmon -w /out/ble.btsnoop > /dev/null 2>&1 & VLAB_BTMON_PID=$!; }
+  local args="-n"
+  [ "${POLLEN_VLAB_BT_EXPERIMENTAL:-0}" = 1 ] && args="$args -E"
+  [ "${POLLEN_VLAB_BT_DEBUG:-0}" = 1 ] && args="$args -d"
+  /usr/libexec/bluetooth/bluetoothd $args > /out/bluetoothd.log 2>&1 &
+  VLAB_BLUETOOTHD_PID=$!
+  for i in $(seq 100); do [ "$(vlab_bluez_adapters)" -ge "$n" ] && break; sleep 0.1; done
+  [ "$(vlab_bluez_adapters)" -ge "$n" ] || { echo "vlab: bluetoothd published $(vlab_bluez_adapters)/$n adapters" >&2; return 1; }
+  for c in $(seq 0 $((n-1))); do
+    dbus-send --system --print-reply --dest=org.bluez /org/bluez/hci$c org.freedesktop.DBus.Properties.Set \
+      string:org.bluez.Adapter1 string:Powered variant:boolean:true > /dev/null || return 1
+  done
+  for c in $(seq 0 $((n-1))); do
+    for i in $(seq 50); do hciconfig hci$c | grep -q 'UP RUNNING' && break; sleep 0.1; done
+    hciconfig hci$c | grep -q 'UP RUNNING' || { echo "vlab: hci$c not powered" >&2; return 1; }
+    export VLAB_HCI${c}_ADDR=$(vlab_addr hci$c)
+  done
+  export VLAB_BLE_N=$n
+  echo "vlab: t=$(vlab_t) bluetoothd up, powered: $(for c in $(seq 0 $((n-1))); do printf 'hci%s=%s ' $c "$(vlab_addr hci$c)"; done)" >&2
+}
+
+vlab_ble_collect() {   # copy what helps a post-mortem into /out
+  dmesg > /out/dmesg.txt 2>&1
+  for c in $(seq 0 $((${VLAB_BLE_N:-2}-1))); do btmgmt -i hci$c info; done > /out/btmgmt-info.txt 2>&1
+  [ -n "${VLAB_BTMON_PID:-}" ] && { kill "$VLAB_BTMON_PID" 2>/dev/null; sleep 0.2; }
+  return 0
+}
+
+if [ "${POLLEN_VLAB_BLE_NOSTART:-0}" != 1 ]; then vlab_ble_up; fi
