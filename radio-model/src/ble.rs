@@ -238,7 +238,12 @@ impl LinkParams {
 
     /// LL payload sizes of one ATT PDU carrying a full `att_payload()` write.
     pub fn gatt_pdu_fragments(&self) -> Vec<usize> {
-        split(usize::from(self.att_mtu) + L2CAP_HEADER, self.ll_payload_max())
+        self.gatt_value_fragments(self.att_payload())
+    }
+
+    /// LL payload sizes of one ATT Write Command or notification carrying `value_len` bytes.
+    pub fn gatt_value_fragments(&self, value_len: usize) -> Vec<usize> {
+        split(value_len + ATT_HEADER + L2CAP_HEADER, self.ll_payload_max())
     }
 
     /// LL payload sizes of one L2CAP SDU of `sdu` bytes: K-frames of at most MPS, each split into LL packets.

@@ -269,7 +269,7 @@ fn stream_moves_to_l2cap_in_order() {
 
 #[test]
 fn duplicate_tie_break_keeps_exactly_one_link() {
-    for (a, b) in [(1u64, 2u64), (2, 1), (u64::MAX, 0), (7, 7 + 1 << 40)] {
+    for (a, b) in [(1u64, 2u64), (2, 1), (u64::MAX, 0), (7, 7 + (1 << 40))] {
         // Link 1: a is central. Link 2: b is central. Each node judges both links.
         let a_keeps_1 = survives_duplicate(Role::Central, a, b);
         let a_keeps_2 = survives_duplicate(Role::Peripheral, a, b);

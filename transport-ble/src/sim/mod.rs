@@ -1,0 +1,299 @@
+//! The `sim` backend: a simulated BLE medium that many [`SimDriver`]s share.
+//!
+//! It schedules every exchange of every connection event with the airtime rules of
+//! [`pollen_radio_model::ble`], so throughput, latency and back-pressure come out of the same model the benchmark
+//! divides by. It models advertising and scan windows, range and RSSI from distance, connection setup latency,
+//! MTU negotiation, PHY/DLE/connection interval, write-queue depth, link loss with the supervision timeout, the
+//! concurrent-link limit, and per-node platform quirks ([`Quirks`]).
+//!
+//! Time is tokio's clock, so a test under `#[tokio::test(start_paused = true)]` runs hours of radio time in
+//! milliseconds, deterministically for a given seed.
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
+//! use pollen_ble::sim::{MediumConfig, NodeConfig, SimMedium};
+//! let medium = SimMedium::new(MediumConfig::default());
+//! let phone_a = medium.add_node(NodeConfig::android((0.0, 0.0))).unwrap();
+//! let phone_b = medium.add_node(NodeConfig::ios((3.0, 0.0))).unwrap();
+//! # let _ = (phone_a, phone_b);
+//! # }
+//! ```
+
+mod air;
+mod driver;
+mod world;
+
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::time::Duration;
+
+pub use driver::SimDriver;
+use pollen_radio_model::ble::{AdvertiseMode, LinkParams, ModelError, ScanMode, SetupLatency};
+use pollen_radio_model::propagation::PathLoss;
+use tokio::sync::Notify;
+use tokio::time::Instant;
+use world::World;
+
+use crate::driver::{DeviceId, LinkId};
+
+/// Medium-wide settings.
+#[derive(Debug, Clone)]
+pub struct MediumConfig {
+    /// Seed of every random choice the medium makes.
+    pub seed: u64,
+    /// Propagation model for RSSI and range.
+    pub path_loss: PathLoss,
+    /// Link supervision timeout: how long a silent link lasts before the platform reports it gone. AOSP's default
+    /// is 20 s (`BTM_BLE_CONN_TIMEOUT_DEF` = 2000 × 10 ms).
+    pub supervision_timeout: Duration,
+    /// Time from a host handing data to its controller until the data can go on air. A reply can therefore not
+    /// leave in the connection event that carried the request, as on real controllers.
+    pub host_turnaround: Duration,
+    /// Probability that an advertising packet is missed by a scanner listening at the time.
+    pub advert_loss: f64,
+    /// Probability that an exchange's packets are corrupted and retransmitted in the next exchange.
+    pub packet_error_rate: f64,
+    /// Half-width of the uniform noise added to reported RSSI, dB.
+    pub rssi_noise_db: f64,
+}
+
+impl Default for MediumConfig {
+    fn default() -> Self {
+        Self {
+            seed: 1,
+            path_loss: PathLoss::default(),
+            supervision_timeout: Duration::from_secs(20),
+            host_turnaround: Duration::from_millis(1),
+            advert_loss: 0.05,
+            packet_error_rate: 0.0,
+            rssi_noise_db: 3.0,
+        }
+    }
+}
+
+/// The radio and stack of one simulated device.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SimProfile {
+    /// Largest ATT MTU the stack negotiates.
+    pub max_att_mtu: u16,
+    /// Supports LE 2M.
+    pub phy_2m: bool,
+    /// Supports the Data Length Extension.
+    pub dle: bool,
+    /// Connection interval requested as central (and the minimum accepted as peripheral).
+    pub conn_interval: Duration,
+    /// Cap on exchanges per connection event, if the controller has one.
+    pub max_exchanges_per_event: Option<u16>,
+    /// Concurrent links the stack allows (about 7 on stock Android).
+    pub max_links: usize,
+    /// Write-without-response / notification queue, in values.
+    pub gatt_queue_depth: usize,
+    /// L2CAP send queue, in SDUs.
+    pub l2cap_queue_depth: usize,
+    /// Supports L2CAP CoC.
+    pub l2cap: bool,
+    /// Advertising interval.
+    pub advertise: AdvertiseMode,
+    /// Scan duty cycle.
+    pub scan: ScanMode,
+    /// Connection setup time distribution.
+    pub setup_latency: SetupLatency,
+}
+
+impl SimProfile {
+    /// A recent Android phone: MTU 517, 2M, DLE, high-priority 15 ms interval, 7 links.
+    pub fn android() -> Self {
+        Self {
+            max_att_mtu: 517,
+            phy_2m: true,
+            dle: true,
+            conn_interval: Duration::from_millis(15),
+            max_exchanges_per_event: None,
+            max_links: 7,
+            gatt_queue_depth: 16,
+            l2cap_queue_depth: 8,
+            l2cap: true,
+            advertise: AdvertiseMode::LowLatency,
+            scan: ScanMode::LowLatency,
+            setup_latency: SetupLatency::ANDROID,
+        }
+    }
+
+    /// An iPhone: MTU 185, 30 ms interval (iOS accepts ≥ 15 ms in 15 ms steps).
+    pub fn ios() -> Self {
+        Self {
+            max_att_mtu: 185,
+            conn_interval: Duration::from_millis(30),
+            advertise: AdvertiseMode::Balanced,
+            ..Self::android()
+        }
+    }
+
+    /// A Linux box with BlueZ defaults: 30 ms interval (BlueZ's `le_min_conn_interval` = 24 × 1.25 ms), MTU 517.
+    pub fn linux() -> Self {
+        Self { conn_interval: Duration::from_millis(30), ..Self::android() }
+    }
+}
+
+/// Platform quirks, each toggled per node.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Quirks {
+    /// Android: a write longer than the ATT payload is cut to it silently instead of refused.
+    pub truncate_oversized_writes: bool,
+    /// iOS: a write issued while the queue is full is dropped silently instead of refused.
+    pub drop_writes_when_full: bool,
+    /// Probability that a connect fails with GATT status 133.
+    pub gatt_133_rate: f64,
+    /// Both nodes connecting to each other at once yields two links (one in each role) instead of one.
+    pub simultaneous_connect_duplicates: bool,
+    /// The platform reports ATT MTU 23 at connect and the negotiated MTU only this much later.
+    pub late_mtu_report: Option<Duration>,
+}
+
+/// A device to add to the medium.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NodeConfig {
+    /// Position in metres.
+    pub position: (f64, f64),
+    /// Radio and stack.
+    pub profile: SimProfile,
+    /// Quirks.
+    pub quirks: Quirks,
+}
+
+impl NodeConfig {
+    /// An Android phone at `position` with Android's quirks except GATT 133 (which tests turn on explicitly).
+    pub fn android(position: (f64, f64)) -> Self {
+        Self {
+            position,
+            profile: SimProfile::android(),
+            quirks: Quirks {
+                truncate_oversized_writes: true,
+                simultaneous_connect_duplicates: true,
+                ..Quirks::default()
+            },
+        }
+    }
+
+    /// An iPhone at `position` with iOS's write-drop quirk.
+    pub fn ios(position: (f64, f64)) -> Self {
+        Self {
+            position,
+            profile: SimProfile::ios(),
+            quirks: Quirks { drop_writes_when_full: true, ..Quirks::default() },
+        }
+    }
+
+    /// A Linux/BlueZ node without quirks.
+    pub fn linux(position: (f64, f64)) -> Self {
+        Self { position, profile: SimProfile::linux(), quirks: Quirks::default() }
+    }
+}
+
+/// Counters of what happened on air.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MediumStats {
+    /// Exchanges (packet pairs) sent.
+    pub exchanges: u64,
+    /// Application bytes delivered in GATT values.
+    pub gatt_bytes: u64,
+    /// Application bytes delivered in L2CAP SDUs.
+    pub l2cap_bytes: u64,
+    /// Writes truncated by the Android quirk.
+    pub truncated_writes: u64,
+    /// Writes dropped by the iOS quirk.
+    pub dropped_writes: u64,
+    /// Connect attempts that failed with GATT 133.
+    pub gatt_133: u64,
+    /// Advertisements delivered to scanners.
+    pub adverts_seen: u64,
+}
+
+/// A handle to the shared medium. Cloning it is cheap; the medium stops when every handle and driver is gone.
+#[derive(Clone)]
+pub struct SimMedium {
+    world: Arc<Mutex<World>>,
+}
+
+impl SimMedium {
+    /// Creates the medium and spawns its scheduler on the current tokio runtime.
+    ///
+    /// # Panics
+    /// Outside a tokio runtime.
+    pub fn new(config: MediumConfig) -> Self {
+        let notify = Arc::new(Notify::new());
+        let world = Arc::new(Mutex::new(World::new(config, notify.clone())));
+        tokio::spawn(run(Arc::downgrade(&world), notify));
+        Self { world }
+    }
+
+    /// Adds a device and returns its driver. Fails when its profile is outside the specification (an interval that
+    /// is not a multiple of 1.25 ms, an MTU outside 23..=517, a cap of zero exchanges).
+    pub fn add_node(&self, config: NodeConfig) -> Result<SimDriver, ModelError> {
+        world::negotiate(&config.profile, &config.profile)?;
+        let node = self.lock().add_node(config);
+        Ok(SimDriver::new(self.world.clone(), node))
+    }
+
+    /// Moves a device. Links that leave range go silent and end after the supervision timeout unless they come back.
+    pub fn set_position(&self, device: DeviceId, position: (f64, f64)) {
+        self.lock().set_position(device, position, Instant::now());
+    }
+
+    /// Puts a wall between two devices (`true`) or removes it: no adverts, no connects, and their links go silent.
+    pub fn set_blocked(&self, a: DeviceId, b: DeviceId, blocked: bool) {
+        self.lock().set_blocked(a, b, blocked, Instant::now());
+    }
+
+    /// Links currently up between two devices.
+    pub fn links_between(&self, a: DeviceId, b: DeviceId) -> Vec<LinkId> {
+        self.lock().links_between(a, b)
+    }
+
+    /// The negotiated parameters of a link.
+    pub fn link_params(&self, link: LinkId) -> Option<LinkParams> {
+        self.lock().link_params(link)
+    }
+
+    /// The link parameters two profiles agree on.
+    pub fn negotiate(central: &SimProfile, peripheral: &SimProfile) -> Result<LinkParams, ModelError> {
+        world::negotiate(central, peripheral)
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> MediumStats {
+        self.lock().stats
+    }
+
+    fn lock(&self) -> MutexGuard<'_, World> {
+        lock(&self.world)
+    }
+}
+
+/// The medium's state is plain data; a panic elsewhere while it was held leaves it consistent, so poisoning is
+/// ignored rather than spreading the panic to every driver.
+fn lock(world: &Mutex<World>) -> MutexGuard<'_, World> {
+    world.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+async fn run(world: Weak<Mutex<World>>, notify: Arc<Notify>) {
+    loop {
+        let next = {
+            let Some(world) = world.upgrade() else { return };
+            let mut w = lock(&world);
+            w.run_due(Instant::now());
+            w.next_due()
+        };
+        match next {
+            Some(at) => {
+                tokio::select! {
+                    _ = tokio::time::sleep_until(at) => {}
+                    _ = notify.notified() => {}
+                }
+            }
+            None => notify.notified().await,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
