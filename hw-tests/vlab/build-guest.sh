@@ -79,8 +79,8 @@ fi
 
 # ---------------------------------------------------------------------------------------------------------- rootfs
 # bluez: bluetoothd, btmgmt, btmon, hciconfig; bluez-test-tools: btvirt, l2test, *-tester; busybox: poweroff -f;
-# wpasupplicant+iw: Wi-Fi Direct over mac80211_hwsim; python3-dbus for ad-hoc D-Bus pokes while debugging.
-PKGS=bluez,bluez-test-tools,dbus,wpasupplicant,iw,iproute2,iputils-ping,kmod,procps,psmisc,busybox,python3,python3-dbus
+# wpasupplicant+iw: Wi-Fi Direct over mac80211_hwsim; python3-dbus and strace for debugging in the guest.
+PKGS=bluez,bluez-test-tools,dbus,wpasupplicant,iw,iproute2,iputils-ping,kmod,procps,psmisc,busybox,python3,python3-dbus,strace
 [ -n "${POLLEN_VLAB_EXTRA_PKGS:-}" ] && PKGS="$PKGS,$POLLEN_VLAB_EXTRA_PKGS"
 if [ "$(cat "$VLAB_ROOTFS/.vlab-pkgs" 2>/dev/null)" != "$PKGS" ] || [ ! -x "$VLAB_ROOTFS/usr/bin/btvirt" ]; then
   MIRROR=$(vlab_mirror); [ -n "$MIRROR" ] || { vlab_log "no bookworm mirror in apt's sources (set POLLEN_VLAB_MIRROR)"; exit 1; }

@@ -50,6 +50,9 @@ pub enum LinkError {
     /// The local side closed the link.
     #[error("the link was closed locally")]
     Closed,
+    /// The platform refused to carry the link's data.
+    #[error("platform error: {0}")]
+    Platform(String),
 }
 
 impl LinkError {
@@ -63,7 +66,8 @@ impl LinkError {
             LinkError::LivenessTimeout(_)
             | LinkError::RemoteClosed(_)
             | LinkError::Disconnected
-            | LinkError::Closed => None,
+            | LinkError::Closed
+            | LinkError::Platform(_) => None,
         }
     }
 }
