@@ -43,7 +43,8 @@ impl Default for BleConfig {
 
 impl BleConfig {
     pub(crate) fn rotation(&self) -> Duration {
-        self.rotation_interval.clamp(Duration::from_secs(1), MAX_ROTATION)
+        self.rotation_interval
+            .clamp(Duration::from_secs(1), MAX_ROTATION)
     }
 }
 

@@ -10,8 +10,8 @@ use libp2p_core::{Endpoint, Multiaddr};
 use libp2p_identity::PeerId;
 use libp2p_swarm::dial_opts::DialOpts;
 use libp2p_swarm::{
-    dummy, ConnectionClosed, ConnectionDenied, ConnectionId, DialFailure, FromSwarm, NetworkBehaviour, THandler,
-    THandlerInEvent, THandlerOutEvent, ToSwarm,
+    dummy, ConnectionClosed, ConnectionDenied, ConnectionId, DialFailure, FromSwarm,
+    NetworkBehaviour, THandler, THandlerInEvent, THandlerOutEvent, ToSwarm,
 };
 
 use crate::transport::BleHandle;
@@ -104,7 +104,12 @@ impl NetworkBehaviour for Behaviour {
         }
     }
 
-    fn on_connection_handler_event(&mut self, _: PeerId, _: ConnectionId, event: THandlerOutEvent<Self>) {
+    fn on_connection_handler_event(
+        &mut self,
+        _: PeerId,
+        _: ConnectionId,
+        event: THandlerOutEvent<Self>,
+    ) {
         libp2p_core::util::unreachable(event)
     }
 
@@ -119,7 +124,11 @@ impl NetworkBehaviour for Behaviour {
                 self.pending.push_back(ToSwarm::Dial { opts });
             }
             if sighting.new {
-                self.pending.push_back(ToSwarm::GenerateEvent(Event::Discovered { address: addr, rssi: sighting.rssi }));
+                self.pending
+                    .push_back(ToSwarm::GenerateEvent(Event::Discovered {
+                        address: addr,
+                        rssi: sighting.rssi,
+                    }));
             }
         }
         match self.pending.pop_front() {

@@ -49,7 +49,9 @@ impl BleTransport {
 
     /// A handle to observe the transport after the swarm took it.
     pub fn handle(&self) -> BleHandle {
-        BleHandle { core: self.core.clone() }
+        BleHandle {
+            core: self.core.clone(),
+        }
     }
 
     /// The discovery behaviour for this transport; with `auto_dial` it dials every Pollen peer it sees.
@@ -80,7 +82,11 @@ impl Transport for BleTransport {
     type ListenerUpgrade = Upgrade;
     type Dial = BoxFuture<'static, Result<BleStream, BleError>>;
 
-    fn listen_on(&mut self, id: ListenerId, addr: Multiaddr) -> Result<(), TransportError<BleError>> {
+    fn listen_on(
+        &mut self,
+        id: ListenerId,
+        addr: Multiaddr,
+    ) -> Result<(), TransportError<BleError>> {
         match parse_ble_multiaddr(&addr) {
             Some(0) => lock(&self.core).listen(id).map_err(TransportError::Other),
             _ => Err(TransportError::MultiaddrNotSupported(addr)),
@@ -91,7 +97,11 @@ impl Transport for BleTransport {
         lock(&self.core).remove_listener(id)
     }
 
-    fn dial(&mut self, addr: Multiaddr, _opts: DialOpts) -> Result<Self::Dial, TransportError<BleError>> {
+    fn dial(
+        &mut self,
+        addr: Multiaddr,
+        _opts: DialOpts,
+    ) -> Result<Self::Dial, TransportError<BleError>> {
         let remote = match parse_ble_multiaddr(&addr) {
             Some(id) if id != 0 => id,
             _ => return Err(TransportError::MultiaddrNotSupported(addr)),

@@ -5,7 +5,10 @@ use std::time::Instant;
 use pollen_radio_model::ble::{ATT_HEADER, ATT_MTU_DEFAULT};
 
 use super::{Bearer, LinkSession, Phase, SessionEvent};
-use crate::frame::{put_control, put_frame, Control, FrameKind, Hello, HEADER_LEN, LINK_VERSION, MAX_PAYLOAD, SEQ_MODULUS};
+use crate::frame::{
+    put_control, put_frame, Control, FrameKind, Hello, HEADER_LEN, LINK_VERSION, MAX_PAYLOAD,
+    SEQ_MODULUS,
+};
 
 impl LinkSession {
     /// The next value to hand to the platform on `bearer`: one ATT value (≤ ATT MTU − 3) for GATT, one SDU
@@ -38,7 +41,11 @@ impl LinkSession {
     fn hello(&self) -> Hello {
         Hello {
             version: LINK_VERSION,
-            flags: if self.config.l2cap { Hello::FLAG_L2CAP } else { 0 },
+            flags: if self.config.l2cap {
+                Hello::FLAG_L2CAP
+            } else {
+                0
+            },
             nonce: self.local_nonce,
             window: self.config.recv_window,
             att_mtu: self.local_mtu,
@@ -86,7 +93,11 @@ impl LinkSession {
             }
             if let Some(control) = self.next_control() {
                 self.push_control(&mut out, Bearer::L2capCoc, &control);
-            } else if !self.push_data(&mut out, Bearer::L2capCoc, (room - HEADER_LEN).min(MAX_PAYLOAD)) {
+            } else if !self.push_data(
+                &mut out,
+                Bearer::L2capCoc,
+                (room - HEADER_LEN).min(MAX_PAYLOAD),
+            ) {
                 break;
             }
         }
@@ -109,7 +120,9 @@ impl LinkSession {
         }
         if self.close_due() {
             self.close_sent = true;
-            return self.closing_after_data.map(|reason| Control::Close { reason });
+            return self
+                .closing_after_data
+                .map(|reason| Control::Close { reason });
         }
         None
     }

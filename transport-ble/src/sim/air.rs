@@ -36,7 +36,10 @@ fn slot(bearer: Bearer) -> usize {
 
 impl Direction {
     fn head_fragment(&self, now: Instant) -> Option<usize> {
-        self.queue.front().filter(|p| p.eligible_at <= now).map(|p| p.fragments[p.next_fragment])
+        self.queue
+            .front()
+            .filter(|p| p.eligible_at <= now)
+            .map(|p| p.fragments[p.next_fragment])
     }
 }
 
@@ -56,7 +59,13 @@ pub(super) struct Link {
 }
 
 impl Link {
-    pub(super) fn new(id: LinkId, central: usize, peripheral: usize, params: LinkParams, now: Instant) -> Self {
+    pub(super) fn new(
+        id: LinkId,
+        central: usize,
+        peripheral: usize,
+        params: LinkParams,
+        now: Instant,
+    ) -> Self {
         Self {
             id,
             central,
@@ -81,13 +90,20 @@ impl Link {
     fn next_anchor(&self, t: Instant) -> Instant {
         let ci = self.params.conn_interval().as_micros().max(1);
         let since = t.saturating_duration_since(self.anchor0).as_micros();
-        let last = self.event_start.saturating_duration_since(self.anchor0).as_micros() / ci;
+        let last = self
+            .event_start
+            .saturating_duration_since(self.anchor0)
+            .as_micros()
+            / ci;
         let k = since.div_ceil(ci).max(last + 1);
         self.anchor0 + Duration::from_micros((k * ci) as u64)
     }
 
     fn earliest_pending(&self) -> Option<Instant> {
-        self.dirs.iter().filter_map(|d| d.queue.front().map(|p| p.eligible_at)).min()
+        self.dirs
+            .iter()
+            .filter_map(|d| d.queue.front().map(|p| p.eligible_at))
+            .min()
     }
 }
 
@@ -112,7 +128,9 @@ impl World {
         };
         let (max, depth) = match bearer {
             Bearer::Gatt => (link.params.att_payload(), profile.gatt_queue_depth),
-            Bearer::L2capCoc if link.l2cap_open => (link.params.l2cap_sdu_max(), profile.l2cap_queue_depth),
+            Bearer::L2capCoc if link.l2cap_open => {
+                (link.params.l2cap_sdu_max(), profile.l2cap_queue_depth)
+            }
             Bearer::L2capCoc => return Err(SendError::NoSuchLink),
         };
         let mut len = data.len();
@@ -153,11 +171,15 @@ impl World {
 
     /// Schedules the link's next connection event if it has anything to send and is not silent.
     pub(super) fn schedule_next_event(&mut self, id: LinkId, now: Instant) {
-        let Some(link) = self.links.get_mut(&id) else { return };
+        let Some(link) = self.links.get_mut(&id) else {
+            return;
+        };
         if link.step_scheduled || link.silent_since.is_some() {
             return;
         }
-        let Some(pending) = link.earliest_pending() else { return };
+        let Some(pending) = link.earliest_pending() else {
+            return;
+        };
         let at = link.next_anchor(pending.max(now));
         link.step_scheduled = true;
         self.schedule(at, Action::Step(id));
@@ -165,18 +187,27 @@ impl World {
 
     /// One exchange of a connection event: a packet each way, or the end of the event.
     pub(super) fn step(&mut self, id: LinkId, now: Instant) {
-        let Some(link) = self.links.get_mut(&id) else { return };
+        let Some(link) = self.links.get_mut(&id) else {
+            return;
+        };
         link.step_scheduled = false;
         if !link.in_event {
             link.in_event = true;
             link.event_start = now;
             link.exchanges_in_event = 0;
         }
-        let (to_p, to_c) = (link.dirs[0].head_fragment(now), link.dirs[1].head_fragment(now));
+        let (to_p, to_c) = (
+            link.dirs[0].head_fragment(now),
+            link.dirs[1].head_fragment(now),
+        );
         let elapsed = (now - link.event_start).as_micros() as u32;
         let airtime = exchange_airtime_us(link.params.phy(), to_p.unwrap_or(0), to_c.unwrap_or(0));
         let more_data = to_p.is_some() || to_c.is_some();
-        if !more_data || !link.params.exchange_fits(elapsed, link.exchanges_in_event, airtime) {
+        if !more_data
+            || !link
+                .params
+                .exchange_fits(elapsed, link.exchanges_in_event, airtime)
+        {
             link.in_event = false;
             self.schedule_next_event(id, now);
             return;
@@ -189,8 +220,11 @@ impl World {
             self.go_silent(id, now);
             return;
         }
-        let corrupted = self.config.packet_error_rate > 0.0 && self.rng.random_bool(self.config.packet_error_rate);
-        let Some(link) = self.links.get_mut(&id) else { return };
+        let corrupted = self.config.packet_error_rate > 0.0
+            && self.rng.random_bool(self.config.packet_error_rate);
+        let Some(link) = self.links.get_mut(&id) else {
+            return;
+        };
         link.exchanges_in_event += 1;
         self.stats.exchanges += 1;
         let end = now + Duration::from_micros(u64::from(airtime));
@@ -207,11 +241,30 @@ impl World {
                     Bearer::Gatt => self.stats.gatt_bytes += pdu.data.len() as u64,
                     Bearer::L2capCoc => self.stats.l2cap_bytes += pdu.data.len() as u64,
                 }
-                let event = DriverEvent::Received { link: id, bearer: pdu.bearer, data: pdu.data };
-                self.schedule(end, Action::Deliver { node: receiver, event });
+                let event = DriverEvent::Received {
+                    link: id,
+                    bearer: pdu.bearer,
+                    data: pdu.data,
+                };
+                self.schedule(
+                    end,
+                    Action::Deliver {
+                        node: receiver,
+                        event,
+                    },
+                );
                 if ready {
-                    let event = DriverEvent::SendReady { link: id, bearer: pdu.bearer };
-                    self.schedule(end, Action::Deliver { node: sender, event });
+                    let event = DriverEvent::SendReady {
+                        link: id,
+                        bearer: pdu.bearer,
+                    };
+                    self.schedule(
+                        end,
+                        Action::Deliver {
+                            node: sender,
+                            event,
+                        },
+                    );
                 }
             }
         }

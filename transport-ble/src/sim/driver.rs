@@ -8,7 +8,8 @@ use tokio::time::Instant;
 use super::lock;
 use super::world::World;
 use crate::driver::{
-    Advertisement, BleDriver, Bearer, Capabilities, DeviceId, DriverError, DriverEvent, LinkId, ScanFilter, SendError,
+    Advertisement, Bearer, BleDriver, Capabilities, DeviceId, DriverError, DriverEvent, LinkId,
+    ScanFilter, SendError,
 };
 
 /// The [`BleDriver`] of one simulated device.
@@ -28,14 +29,20 @@ impl SimDriver {
     }
 
     fn owns(&self, w: &World, link: LinkId) -> bool {
-        w.links.get(&link).is_some_and(|l| l.central == self.node || l.peripheral == self.node)
+        w.links
+            .get(&link)
+            .is_some_and(|l| l.central == self.node || l.peripheral == self.node)
     }
 }
 
 impl BleDriver for SimDriver {
     fn capabilities(&self) -> Capabilities {
         let l2cap = lock(&self.world).nodes[self.node].config.profile.l2cap;
-        Capabilities { central: true, peripheral: true, l2cap }
+        Capabilities {
+            central: true,
+            peripheral: true,
+            l2cap,
+        }
     }
 
     fn start_advertising(&mut self, advertisement: &Advertisement) -> Result<(), DriverError> {
@@ -113,7 +120,12 @@ impl Drop for SimDriver {
         let mut w = lock(&self.world);
         w.stop_advertising(self.node);
         w.stop_scan(self.node);
-        let links: Vec<LinkId> = w.links.iter().filter(|(_, l)| l.central == self.node || l.peripheral == self.node).map(|(id, _)| *id).collect();
+        let links: Vec<LinkId> = w
+            .links
+            .iter()
+            .filter(|(_, l)| l.central == self.node || l.peripheral == self.node)
+            .map(|(id, _)| *id)
+            .collect();
         for link in links {
             w.disconnect(self.node, link, Instant::now());
         }

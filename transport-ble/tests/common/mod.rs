@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use libp2p::core::upgrade::Version;
 use libp2p::swarm::NetworkBehaviour;
-use libp2p::{identify, noise, ping, request_response, StreamProtocol, Swarm, SwarmBuilder, Transport};
+use libp2p::{
+    identify, noise, ping, request_response, StreamProtocol, Swarm, SwarmBuilder, Transport,
+};
 use pollen_ble::sim::SimDriver;
 use pollen_ble::{BleConfig, BleHandle, BleTransport};
 
@@ -40,7 +42,10 @@ pub fn swarm(driver: SimDriver, config: BleConfig, auto_dial: bool) -> (Swarm<No
         .expect("transport")
         .with_behaviour(|key| Node {
             ping: ping::Behaviour::new(ping::Config::new().with_interval(Duration::from_secs(5))),
-            identify: identify::Behaviour::new(identify::Config::new("/pollen-test/1".into(), key.public())),
+            identify: identify::Behaviour::new(identify::Config::new(
+                "/pollen-test/1".into(),
+                key.public(),
+            )),
             rr: request_response::Behaviour::new(
                 [(RR_PROTOCOL, request_response::ProtocolSupport::Full)],
                 request_response::Config::default().with_request_timeout(Duration::from_secs(600)),
@@ -55,7 +60,9 @@ pub fn swarm(driver: SimDriver, config: BleConfig, auto_dial: bool) -> (Swarm<No
 
 /// Deterministic test bytes.
 pub fn pattern(len: usize, seed: u8) -> Vec<u8> {
-    (0..len).map(|i| (i as u32).wrapping_mul(2_654_435_761).to_be_bytes()[0] ^ seed).collect()
+    (0..len)
+        .map(|i| (i as u32).wrapping_mul(2_654_435_761).to_be_bytes()[0] ^ seed)
+        .collect()
 }
 
 pub fn init_tracing() {
