@@ -53,7 +53,10 @@ pub fn swarm(driver: SimDriver, config: BleConfig, auto_dial: bool) -> (Swarm<No
             ble: discovery,
         })
         .expect("behaviour")
-        .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(600)))
+        .with_swarm_config(|c| {
+            c.with_idle_connection_timeout(Duration::from_secs(600))
+                .with_substream_upgrade_protocol_override(Version::V1Lazy)
+        })
         .build();
     (swarm, handle)
 }
