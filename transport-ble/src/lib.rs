@@ -1,4 +1,4 @@
-//! Pollen's Bluetooth LE transport for rust-libp2p.
+#![doc = include_str!("../README.md")]
 //!
 //! Layers, bottom up:
 //! - [`driver::BleDriver`]: the small platform trait (advertise, scan, connect, L2CAP, send ≤ N bytes, events);

@@ -51,13 +51,25 @@ vlab_ble_up() {
   vlab_ble_btvirt "$n" || { echo "vlab: btvirt controllers never came up" >&2; return 1; }
   echo "vlab: t=$(vlab_t) btvirt: $n controllers (${POLLEN_VLAB_BLE_TYPE:-le})" >&2
   [ "${POLLEN_VLAB_BTMON:-0}" = 1 ] && { btmon -w /out/ble.btsnoop > /dev/null 2>&1 & VLAB_BTMON_PID=$!; }
-  local args="-n"
+  export VLAB_BLE_N=$n
+  vlab_bluetoothd_start || return 1
+  for c in $(seq 0 $((n-1))); do export VLAB_HCI${c}_ADDR=$(vlab_addr hci$c); done
+  echo "vlab: t=$(vlab_t) bluetoothd up, powered: $(for c in $(seq 0 $((n-1))); do printf 'hci%s=%s ' $c "$(vlab_addr hci$c)"; done)" >&2
+}
+
+# (Re)start bluetoothd, optionally with a main.conf (e.g. "[GATT]\nChannels = 1" turns EATT off), wait until it
+# publishes every adapter and power them all on. Usage: vlab_bluetoothd_start [main.conf]
+vlab_bluetoothd_start() {
+  local n=${VLAB_BLE_N:-${POLLEN_VLAB_BLE_N:-2}} i c args="-n"
+  if [ -n "${VLAB_BLUETOOTHD_PID:-}" ]; then kill "$VLAB_BLUETOOTHD_PID" 2>/dev/null; wait "$VLAB_BLUETOOTHD_PID" 2>/dev/null; fi
   [ "${POLLEN_VLAB_BT_EXPERIMENTAL:-0}" = 1 ] && args="$args -E"
   [ "${POLLEN_VLAB_BT_DEBUG:-0}" = 1 ] && args="$args -d"
-  /usr/libexec/bluetooth/bluetoothd $args > /out/bluetoothd.log 2>&1 &
+  [ -n "${1:-}" ] && args="$args -f $1"
+  /usr/libexec/bluetooth/bluetoothd $args >> /out/bluetoothd.log 2>&1 &
   VLAB_BLUETOOTHD_PID=$!
   for i in $(seq 100); do [ "$(vlab_bluez_adapters)" -ge "$n" ] && break; sleep 0.1; done
   [ "$(vlab_bluez_adapters)" -ge "$n" ] || { echo "vlab: bluetoothd published $(vlab_bluez_adapters)/$n adapters" >&2; return 1; }
+  # power on through bluetoothd (not btmgmt) so its view of the adapter state is right
   for c in $(seq 0 $((n-1))); do
     dbus-send --system --print-reply --dest=org.bluez /org/bluez/hci$c org.freedesktop.DBus.Properties.Set \
       string:org.bluez.Adapter1 string:Powered variant:boolean:true > /dev/null || return 1
@@ -65,10 +77,7 @@ vlab_ble_up() {
   for c in $(seq 0 $((n-1))); do
     for i in $(seq 50); do hciconfig hci$c | grep -q 'UP RUNNING' && break; sleep 0.1; done
     hciconfig hci$c | grep -q 'UP RUNNING' || { echo "vlab: hci$c not powered" >&2; return 1; }
-    export VLAB_HCI${c}_ADDR=$(vlab_addr hci$c)
   done
-  export VLAB_BLE_N=$n
-  echo "vlab: t=$(vlab_t) bluetoothd up, powered: $(for c in $(seq 0 $((n-1))); do printf 'hci%s=%s ' $c "$(vlab_addr hci$c)"; done)" >&2
 }
 
 vlab_ble_collect() {   # copy what helps a post-mortem into /out
