@@ -1,3 +1,6 @@
+#![doc = include_str!("../README.md")]
+#![warn(missing_docs)]
+//!
 //! Physical link models shared by every Pollen component that needs to know what a radio can do.
 //!
 //! One source of truth: the BLE sim backend in `pollen-ble` schedules its packets with [`ble`], the benchmark divides

@@ -160,9 +160,21 @@ proptest! {
 #[test]
 fn spec_test_vectors() {
     let mut v = Vec::new();
-    let hello = Hello { version: 1, flags: Hello::FLAG_L2CAP, nonce: 0x0102_0304_0506_0708, window: 32768, att_mtu: 247 };
+    let hello = Hello {
+        version: 1,
+        flags: Hello::FLAG_L2CAP,
+        nonce: 0x0102_0304_0506_0708,
+        window: 32768,
+        att_mtu: 247,
+    };
     put_control(&mut v, 0, &Control::Hello(hello));
-    assert_eq!(v, [0x80, 0x11, 0x01, 0x01, 0x01, 0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08, 0x00, 0x00, 0x80, 0x00, 0x00, 0xf7]);
+    assert_eq!(
+        v,
+        [
+            0x80, 0x11, 0x01, 0x01, 0x01, 0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08, 0x00,
+            0x00, 0x80, 0x00, 0x00, 0xf7
+        ]
+    );
     let mut v = Vec::new();
     put_frame(&mut v, FrameKind::Data, 1, b"abc");
     assert_eq!(v, [0x04, 0x03, 0x61, 0x62, 0x63]);
@@ -170,7 +182,13 @@ fn spec_test_vectors() {
     put_control(&mut v, 2, &Control::Credit { increment: 8192 });
     assert_eq!(v, [0x88, 0x05, 0x02, 0x00, 0x00, 0x20, 0x00]);
     let mut v = Vec::new();
-    put_control(&mut v, 3, &Control::Close { reason: CloseReason::Duplicate });
+    put_control(
+        &mut v,
+        3,
+        &Control::Close {
+            reason: CloseReason::Duplicate,
+        },
+    );
     assert_eq!(v, [0x8c, 0x02, 0x04, 0x01]);
     let mut v = Vec::new();
     put_control(&mut v, 4, &Control::L2capOffer { psm: 0x0080 });
