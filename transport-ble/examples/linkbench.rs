@@ -11,6 +11,8 @@
 
 #[path = "../tests/common/codec.rs"]
 mod codec;
+#[path = "../tests/common/stack.rs"]
+mod stack;
 
 use std::error::Error;
 use std::time::Duration;
@@ -18,7 +20,7 @@ use std::time::Duration;
 use futures::{AsyncReadExt, AsyncWriteExt, StreamExt};
 use libp2p::core::upgrade::Version;
 use libp2p::swarm::{NetworkBehaviour, SwarmEvent};
-use libp2p::{noise, request_response, PeerId, StreamProtocol, Swarm, SwarmBuilder, Transport};
+use libp2p::{request_response, PeerId, StreamProtocol, Swarm, SwarmBuilder, Transport};
 use pollen_ble::session::Bearer;
 use pollen_ble::sim::{MediumConfig, NodeConfig, Quirks, SimMedium, SimProfile};
 use pollen_ble::{BleConfig, BleHandle, BleTransport};
@@ -93,15 +95,7 @@ fn build(
     let discovery = transport.discovery(x == 0.0);
     let swarm = SwarmBuilder::with_new_identity()
         .with_tokio()
-        .with_other_transport(|key| {
-            let noise = noise::Config::new(key)?;
-            let upgraded = transport
-                .upgrade(Version::V1Lazy)
-                .authenticate(noise)
-                .multiplex(pollen_ble::muxer::Config::default())
-                .boxed();
-            Ok::<_, BoxError>(upgraded)
-        })?
+        .with_other_transport(|key| stack::ble_stack(transport, key))?
         .with_behaviour(|_| Bench {
             stream: libp2p_stream::Behaviour::new(),
             rr: request_response::Behaviour::new(

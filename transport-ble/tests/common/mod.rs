@@ -2,14 +2,13 @@
 #![allow(dead_code)]
 
 pub mod codec;
+pub mod stack;
 
 use std::time::Duration;
 
 use libp2p::core::upgrade::Version;
 use libp2p::swarm::NetworkBehaviour;
-use libp2p::{
-    identify, noise, ping, request_response, StreamProtocol, Swarm, SwarmBuilder, Transport,
-};
+use libp2p::{identify, ping, request_response, StreamProtocol, Swarm, SwarmBuilder};
 use pollen_ble::sim::SimDriver;
 use pollen_ble::{BleConfig, BleHandle, BleTransport};
 
@@ -30,15 +29,7 @@ pub fn swarm(driver: SimDriver, config: BleConfig, auto_dial: bool) -> (Swarm<No
     let discovery = transport.discovery(auto_dial);
     let swarm = SwarmBuilder::with_new_identity()
         .with_tokio()
-        .with_other_transport(|key| {
-            let noise = noise::Config::new(key)?;
-            let upgraded = transport
-                .upgrade(Version::V1Lazy)
-                .authenticate(noise)
-                .multiplex(pollen_ble::muxer::Config::default())
-                .boxed();
-            Ok::<_, Box<dyn std::error::Error + Send + Sync>>(upgraded)
-        })
+        .with_other_transport(|key| stack::ble_stack(transport, key))
         .expect("transport")
         .with_behaviour(|key| Node {
             ping: ping::Behaviour::new(ping::Config::new().with_interval(Duration::from_secs(5))),
