@@ -82,11 +82,43 @@ pub fn ble_multiaddr(id: EphemeralId) -> libp2p_core::Multiaddr {
     libp2p_core::Multiaddr::empty().with(libp2p_core::multiaddr::Protocol::Memory(id.0))
 }
 
-/// The ephemeral ID in a `/memory/<id>` multiaddr, if that is all it holds. `/memory/0` means "any" (listen).
+/// The ephemeral ID in a `/memory/<id>` multiaddr, optionally followed by `/p2p/<peer id>` (as the swarm and the
+/// relay client pass it). `/memory/0` means "any" (listen).
 pub fn parse_ble_multiaddr(addr: &libp2p_core::Multiaddr) -> Option<u64> {
+    use libp2p_core::multiaddr::Protocol;
     let mut it = addr.iter();
-    match (it.next(), it.next()) {
-        (Some(libp2p_core::multiaddr::Protocol::Memory(id)), None) => Some(id),
+    match (it.next(), it.next(), it.next()) {
+        (Some(Protocol::Memory(id)), None, None)
+        | (Some(Protocol::Memory(id)), Some(Protocol::P2p(_)), None) => Some(id),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn multiaddr_mapping() {
+        let id = EphemeralId(0xfeed);
+        let addr = ble_multiaddr(id);
+        assert_eq!(addr.to_string(), "/memory/65261");
+        assert_eq!(parse_ble_multiaddr(&addr), Some(0xfeed));
+        let with_peer: libp2p_core::Multiaddr =
+            "/memory/7/p2p/12D3KooWGpdAidqjrrbEhHRghCgQzGHjbAs5YuWJbg52Jsa9cbdA"
+                .parse()
+                .unwrap();
+        assert_eq!(parse_ble_multiaddr(&with_peer), Some(7));
+        for other in [
+            "/ip4/1.2.3.4/tcp/1",
+            "/memory/1/memory/2",
+            "/memory/3/p2p-circuit",
+        ] {
+            assert_eq!(
+                parse_ble_multiaddr(&other.parse().unwrap()),
+                None,
+                "{other}"
+            );
+        }
     }
 }

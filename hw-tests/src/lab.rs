@@ -1,0 +1,152 @@
+//! Labs: where the suite's nodes get their BLE drivers.
+
+use std::time::Duration;
+
+use pollen_ble::driver::BleDriver;
+use pollen_ble::sim::{MediumConfig, NodeConfig, SimDriver, SimMedium};
+
+use crate::LabError;
+
+/// What a scenario asks of one node's radio.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NodeSpec {
+    /// Cap on the ATT MTU this node negotiates.
+    pub max_att_mtu: Option<u16>,
+    /// Whether this node must be able to use L2CAP CoC.
+    pub l2cap: bool,
+}
+
+/// What a lab can do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LabCaps {
+    /// Nodes available.
+    pub nodes: usize,
+    /// L2CAP CoC works between its nodes.
+    pub l2cap: bool,
+    /// Node 0 can only be central (btleplug); scenarios needing it to advertise are skipped.
+    pub node0_central_only: bool,
+}
+
+/// A source of BLE drivers plus the ability to break and restore radio links.
+// Scenarios run on a current-thread runtime, so the futures need not be Send.
+#[allow(async_fn_in_trait)]
+pub trait Lab {
+    /// The driver type.
+    type Driver: BleDriver + Unpin;
+
+    /// Short name for reports (`sim`, `bluez`, `btleplug`).
+    fn name(&self) -> &str;
+
+    /// What this lab can do.
+    fn caps(&self) -> LabCaps;
+
+    /// How much slower than the sim medium this lab's timing is (timeouts are scaled by it).
+    fn patience(&self) -> u32;
+
+    /// Clears all state between scenarios.
+    async fn reset(&mut self) -> Result<(), LabError>;
+
+    /// A driver for node `index` configured per `spec`.
+    async fn driver(&mut self, index: usize, spec: &NodeSpec) -> Result<Self::Driver, LabError>;
+
+    /// Breaks every radio link of node `index` and keeps it unreachable until [`Lab::restore`].
+    async fn interrupt(&mut self, index: usize) -> Result<(), LabError>;
+
+    /// Makes node `index` reachable again.
+    async fn restore(&mut self, index: usize) -> Result<(), LabError>;
+}
+
+/// The simulated medium: nodes 30 m apart on a line, so neighbours hear each other and nodes two apart do not.
+pub struct SimLab {
+    medium: SimMedium,
+    devices: Vec<pollen_ble::driver::DeviceId>,
+    config: MediumConfig,
+}
+
+/// Node spacing: within BLE range (≈ 53 m on 1M with the default path loss), twice it out of range.
+pub const SIM_SPACING_M: f64 = 30.0;
+
+impl SimLab {
+    /// A lab on a medium with `config`. Must be called inside a tokio runtime.
+    pub fn new(config: MediumConfig) -> Self {
+        Self {
+            medium: SimMedium::new(config.clone()),
+            devices: Vec::new(),
+            config,
+        }
+    }
+
+    /// The medium, for scenario-independent inspection.
+    pub fn medium(&self) -> &SimMedium {
+        &self.medium
+    }
+}
+
+impl Lab for SimLab {
+    type Driver = SimDriver;
+
+    fn name(&self) -> &str {
+        "sim"
+    }
+
+    fn caps(&self) -> LabCaps {
+        LabCaps {
+            nodes: 8,
+            l2cap: true,
+            node0_central_only: false,
+        }
+    }
+
+    fn patience(&self) -> u32 {
+        1
+    }
+
+    async fn reset(&mut self) -> Result<(), LabError> {
+        self.medium = SimMedium::new(self.config.clone());
+        self.devices.clear();
+        Ok(())
+    }
+
+    async fn driver(&mut self, index: usize, spec: &NodeSpec) -> Result<SimDriver, LabError> {
+        let mut node = NodeConfig::android((index as f64 * SIM_SPACING_M, 0.0));
+        if let Some(mtu) = spec.max_att_mtu {
+            node.profile.max_att_mtu = mtu;
+        }
+        node.profile.l2cap = spec.l2cap;
+        let driver = self
+            .medium
+            .add_node(node)
+            .map_err(|e| LabError::Setup(e.to_string()))?;
+        if self.devices.len() <= index {
+            self.devices.resize(index + 1, driver.device_id());
+        }
+        self.devices[index] = driver.device_id();
+        Ok(driver)
+    }
+
+    async fn interrupt(&mut self, index: usize) -> Result<(), LabError> {
+        self.set_walls(index, true)
+    }
+
+    async fn restore(&mut self, index: usize) -> Result<(), LabError> {
+        self.set_walls(index, false)
+    }
+}
+
+impl SimLab {
+    fn set_walls(&mut self, index: usize, blocked: bool) -> Result<(), LabError> {
+        let me = *self
+            .devices
+            .get(index)
+            .ok_or_else(|| LabError::Setup(format!("no node {index}")))?;
+        for &other in self.devices.iter().filter(|d| **d != me) {
+            self.medium.set_blocked(me, other, blocked);
+        }
+        Ok(())
+    }
+}
+
+/// Scales a sim-medium timeout by the lab's patience.
+pub fn scaled(lab: &impl Lab, base: Duration) -> Duration {
+    base * lab.patience()
+}

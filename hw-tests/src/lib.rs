@@ -1,0 +1,41 @@
+//! Pollen's BLE conformance suite, written once against [`pollen_ble::driver::BleDriver`] and the libp2p transport,
+//! and the labs it runs in:
+//! - [`lab::SimLab`]: the simulated medium, in `cargo test --workspace`;
+//! - `BluezLab` (feature `bluez`): real BlueZ adapters, inside the virtual lab (`pollen-hw-tests vlab`) or on a
+//!   device-lab host.
+#![warn(missing_docs)]
+
+pub mod lab;
+pub mod node;
+pub mod report;
+pub mod suite;
+
+use std::time::Duration;
+
+use thiserror::Error;
+
+/// Why a lab or scenario step failed.
+#[derive(Debug, Error)]
+pub enum LabError {
+    /// A wait ran out.
+    #[error("timed out after {0:?}")]
+    Timeout(Duration),
+    /// A node's task ended.
+    #[error("the node stopped")]
+    NodeGone,
+    /// Building a node or its swarm failed.
+    #[error("setup failed: {0}")]
+    Setup(String),
+    /// Opening a stream failed.
+    #[error("stream: {0}")]
+    Stream(String),
+    /// I/O on a stream failed.
+    #[error("i/o: {0}")]
+    Io(#[from] std::io::Error),
+    /// The lab cannot do what the scenario needs.
+    #[error("unsupported by this lab: {0}")]
+    Unsupported(String),
+    /// A scenario's check did not hold.
+    #[error("{0}")]
+    Check(String),
+}
