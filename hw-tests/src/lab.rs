@@ -150,3 +150,96 @@ impl SimLab {
 pub fn scaled(lab: &impl Lab, base: Duration) -> Duration {
     base * lab.patience()
 }
+
+/// Wraps a driver so that it reports at most `cap` as the ATT MTU, as a platform with a smaller MTU would. The link
+/// session must then size every write to the smaller of the two sides' views.
+pub struct MtuCap<D> {
+    inner: D,
+    cap: Option<u16>,
+}
+
+impl<D> MtuCap<D> {
+    /// `cap = None` passes everything through.
+    pub fn new(inner: D, cap: Option<u16>) -> Self {
+        Self { inner, cap }
+    }
+
+    fn clamp(&self, mtu: u16) -> u16 {
+        self.cap.map_or(mtu, |c| mtu.min(c))
+    }
+}
+
+impl<D: BleDriver> BleDriver for MtuCap<D> {
+    fn capabilities(&self) -> pollen_ble::driver::Capabilities {
+        self.inner.capabilities()
+    }
+    fn start_advertising(
+        &mut self,
+        a: &pollen_ble::driver::Advertisement,
+    ) -> Result<(), pollen_ble::driver::DriverError> {
+        self.inner.start_advertising(a)
+    }
+    fn stop_advertising(&mut self) -> Result<(), pollen_ble::driver::DriverError> {
+        self.inner.stop_advertising()
+    }
+    fn start_scan(
+        &mut self,
+        f: &pollen_ble::driver::ScanFilter,
+    ) -> Result<(), pollen_ble::driver::DriverError> {
+        self.inner.start_scan(f)
+    }
+    fn stop_scan(&mut self) -> Result<(), pollen_ble::driver::DriverError> {
+        self.inner.stop_scan()
+    }
+    fn connect(
+        &mut self,
+        d: pollen_ble::driver::DeviceId,
+    ) -> Result<(), pollen_ble::driver::DriverError> {
+        self.inner.connect(d)
+    }
+    fn listen_l2cap(&mut self) -> Result<u16, pollen_ble::driver::DriverError> {
+        self.inner.listen_l2cap()
+    }
+    fn open_l2cap(
+        &mut self,
+        l: pollen_ble::driver::LinkId,
+        psm: u16,
+    ) -> Result<(), pollen_ble::driver::DriverError> {
+        self.inner.open_l2cap(l, psm)
+    }
+    fn send(
+        &mut self,
+        l: pollen_ble::driver::LinkId,
+        b: pollen_ble::driver::Bearer,
+        data: &[u8],
+    ) -> Result<(), pollen_ble::driver::SendError> {
+        self.inner.send(l, b, data)
+    }
+    fn disconnect(&mut self, l: pollen_ble::driver::LinkId) {
+        self.inner.disconnect(l)
+    }
+    fn poll_event(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<pollen_ble::driver::DriverEvent> {
+        use pollen_ble::driver::DriverEvent;
+        self.inner.poll_event(cx).map(|event| match event {
+            DriverEvent::Connected {
+                link,
+                device,
+                role,
+                att_mtu,
+            } => DriverEvent::Connected {
+                link,
+                device,
+                role,
+                att_mtu: self.clamp(att_mtu),
+            },
+            DriverEvent::MtuChanged { link, att_mtu } => DriverEvent::MtuChanged {
+                link,
+                att_mtu: self.clamp(att_mtu),
+            },
+            other => other,
+        })
+    }
+}

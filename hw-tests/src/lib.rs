@@ -5,6 +5,8 @@
 //!   device-lab host.
 #![warn(missing_docs)]
 
+#[cfg(feature = "bluez")]
+pub mod bluez_lab;
 pub mod lab;
 pub mod node;
 pub mod report;

@@ -10,6 +10,8 @@
 #![warn(missing_docs)]
 
 pub mod advert;
+#[cfg(feature = "bluez")]
+pub mod bluez;
 mod config;
 pub mod discovery;
 pub mod driver;

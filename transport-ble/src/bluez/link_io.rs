@@ -1,0 +1,206 @@
+//! Per-link I/O: non-blocking GATT sends, the L2CAP send queue, and the reader tasks that turn sockets into events.
+
+use std::io::ErrorKind;
+use std::sync::{Arc, Mutex};
+
+use bluer::gatt::{CharacteristicReader, CharacteristicWriter};
+use bluer::l2cap::Stream;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::sync::mpsc;
+
+use super::{lock, LinkTx, Shared, L2CAP_QUEUE};
+use crate::driver::{Bearer, DisconnectReason, DriverEvent, LinkId, SendError};
+
+/// Largest chunk handed up from an L2CAP read.
+const L2CAP_READ: usize = 4096;
+
+/// Sends one GATT value on the link's fd; on a full socket, reports busy and arranges one `SendReady`.
+pub(super) fn send_gatt(
+    link: LinkId,
+    tx: &mut LinkTx,
+    data: &[u8],
+    events: &mpsc::UnboundedSender<DriverEvent>,
+) -> Result<(), SendError> {
+    let writer = tx.gatt.clone().ok_or(SendError::NoSuchLink)?;
+    if data.len() > writer.mtu() {
+        return Err(SendError::TooLarge {
+            len: data.len(),
+            max: writer.mtu(),
+        });
+    }
+    match writer.try_send(data) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == ErrorKind::WouldBlock => {
+            if !tx.waiting[0] {
+                tx.waiting[0] = true;
+                let events = events.clone();
+                tokio::spawn(async move {
+                    if writer.sendable().await.is_ok() {
+                        let _ = events.send(DriverEvent::SendReady {
+                            link,
+                            bearer: Bearer::Gatt,
+                        });
+                    }
+                });
+            }
+            Err(SendError::Busy)
+        }
+        Err(e) => Err(SendError::Platform(e.to_string())),
+    }
+}
+
+/// Queues one SDU for the link's L2CAP writer task.
+pub(super) fn send_l2cap(
+    link: LinkId,
+    tx: &mut LinkTx,
+    data: &[u8],
+    events: &mpsc::UnboundedSender<DriverEvent>,
+) -> Result<(), SendError> {
+    let queue = tx.l2cap.clone().ok_or(SendError::NoSuchLink)?;
+    match queue.try_send(data.to_vec()) {
+        Ok(()) => Ok(()),
+        Err(mpsc::error::TrySendError::Full(_)) => {
+            if !tx.waiting[1] {
+                tx.waiting[1] = true;
+                let events = events.clone();
+                tokio::spawn(async move {
+                    if queue.reserve().await.is_ok() {
+                        let _ = events.send(DriverEvent::SendReady {
+                            link,
+                            bearer: Bearer::L2capCoc,
+                        });
+                    }
+                });
+            }
+            Err(SendError::Busy)
+        }
+        Err(mpsc::error::TrySendError::Closed(_)) => Err(SendError::NoSuchLink),
+    }
+}
+
+/// Clears the busy flag once the worker delivered the `SendReady` (called when the event is observed).
+pub(super) fn ready(shared: &Mutex<Shared>, link: LinkId, bearer: Bearer) {
+    if let Some(tx) = lock(shared).links.get_mut(&link) {
+        tx.waiting[usize::from(bearer == Bearer::L2capCoc)] = false;
+    }
+}
+
+/// Ends a link once: removes it and reports why.
+pub(super) fn link_down(
+    shared: &Mutex<Shared>,
+    link: LinkId,
+    reason: DisconnectReason,
+    events: &mpsc::UnboundedSender<DriverEvent>,
+) {
+    if lock(shared).links.remove(&link).is_some() {
+        let _ = events.send(DriverEvent::Disconnected { link, reason });
+    }
+}
+
+/// Turns a GATT reader (writes from the central, or notifications from the peripheral) into `Received` events.
+pub(super) fn spawn_gatt_reader(
+    shared: Arc<Mutex<Shared>>,
+    link: LinkId,
+    reader: CharacteristicReader,
+    events: mpsc::UnboundedSender<DriverEvent>,
+) -> tokio::task::AbortHandle {
+    tokio::spawn(async move {
+        loop {
+            match reader.recv().await {
+                Ok(value) if !value.is_empty() => {
+                    let event = DriverEvent::Received {
+                        link,
+                        bearer: Bearer::Gatt,
+                        data: value.into(),
+                    };
+                    if events.send(event).is_err() {
+                        return;
+                    }
+                }
+                // A zero-length datagram is how the fd reports its peer gone.
+                Ok(_) | Err(_) => {
+                    link_down(&shared, link, DisconnectReason::Remote, &events);
+                    return;
+                }
+            }
+        }
+    })
+    .abort_handle()
+}
+
+/// Watches a notification writer: when BlueZ closes it, the central unsubscribed or went away.
+pub(super) fn spawn_writer_watch(
+    shared: Arc<Mutex<Shared>>,
+    link: LinkId,
+    writer: Arc<CharacteristicWriter>,
+    events: mpsc::UnboundedSender<DriverEvent>,
+) -> tokio::task::AbortHandle {
+    tokio::spawn(async move {
+        let _ = writer.closed().await;
+        link_down(&shared, link, DisconnectReason::Remote, &events);
+    })
+    .abort_handle()
+}
+
+/// Wires an open L2CAP channel to a link: a bounded SDU queue into a writer task, a reader task out.
+pub(super) fn attach_l2cap(
+    shared: &Arc<Mutex<Shared>>,
+    link: LinkId,
+    stream: Stream,
+    events: &mpsc::UnboundedSender<DriverEvent>,
+) -> bool {
+    let max_sdu = stream
+        .as_ref()
+        .send_mtu()
+        .map(usize::from)
+        .unwrap_or(23)
+        .max(23);
+    let (mut read, mut write) = stream.into_split();
+    let (queue, mut sdus) = mpsc::channel::<Vec<u8>>(L2CAP_QUEUE);
+    let writer = tokio::spawn(async move {
+        while let Some(sdu) = sdus.recv().await {
+            if write.write_all(&sdu).await.is_err() {
+                return;
+            }
+        }
+    })
+    .abort_handle();
+    let (shared_r, events_r) = (shared.clone(), events.clone());
+    let reader = tokio::spawn(async move {
+        let mut buf = vec![0u8; L2CAP_READ];
+        loop {
+            match read.read(&mut buf).await {
+                Ok(n) if n > 0 => {
+                    let data = bytes::Bytes::copy_from_slice(&buf[..n]);
+                    if events_r
+                        .send(DriverEvent::Received {
+                            link,
+                            bearer: Bearer::L2capCoc,
+                            data,
+                        })
+                        .is_err()
+                    {
+                        return;
+                    }
+                }
+                // Both bearers share one LE connection: losing the channel means losing the link.
+                _ => {
+                    link_down(&shared_r, link, DisconnectReason::Remote, &events_r);
+                    return;
+                }
+            }
+        }
+    })
+    .abort_handle();
+    let mut guard = lock(shared);
+    let Some(tx) = guard.links.get_mut(&link) else {
+        writer.abort();
+        reader.abort();
+        return false;
+    };
+    tx.l2cap = Some(queue);
+    tx.tasks.extend([writer, reader]);
+    drop(guard);
+    let _ = events.send(DriverEvent::L2capOpened { link, max_sdu });
+    true
+}

@@ -1,0 +1,553 @@
+//! The worker task: everything that talks D-Bus (advertising, scanning, connecting, the GATT server, L2CAP setup,
+//! adapter power) runs here, off the synchronous trait methods.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bluer::adv::{Advertisement as BluerAdvertisement, AdvertisementHandle, Type as AdvType};
+use bluer::gatt::local::{
+    characteristic_control, Application, ApplicationHandle, Characteristic, CharacteristicControl,
+    CharacteristicControlEvent, CharacteristicNotify, CharacteristicNotifyMethod,
+    CharacteristicRead, CharacteristicWrite, CharacteristicWriteMethod, Service,
+};
+use bluer::gatt::CharacteristicReader;
+use bluer::l2cap::{Socket, SocketAddr, StreamListener};
+use bluer::{
+    Adapter, AdapterEvent, AdapterProperty, Address, AddressType, DiscoveryFilter,
+    DiscoveryTransport, Session,
+};
+use futures::{FutureExt, StreamExt};
+use tokio::sync::mpsc;
+
+use super::link_io::{attach_l2cap, link_down, spawn_gatt_reader, spawn_writer_watch};
+use super::{address_of, device_id, lock, platform, Command, Shared, BLUEZ_MAX_ATT_MTU};
+use crate::driver::{
+    Advertisement, ConnectError, DeviceId, DisconnectReason, DriverError, DriverEvent, LinkId,
+    Role, ScanFilter, POLLEN_SERVICE_UUID, PSM_CHARACTERISTIC_UUID, RX_CHARACTERISTIC_UUID,
+    TX_CHARACTERISTIC_UUID,
+};
+
+/// Upper bound on a connect (connection + service discovery + notification subscription).
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+/// GATT readers of centrals that wrote before subscribing, held at most this many.
+const MAX_PENDING_READERS: usize = 16;
+
+enum Internal {
+    ConnectDone,
+}
+
+pub(super) struct Worker {
+    adapter: Adapter,
+    shared: Arc<Mutex<Shared>>,
+    events: mpsc::UnboundedSender<DriverEvent>,
+    internal: mpsc::UnboundedSender<Internal>,
+    advertisement: Option<Advertisement>,
+    advertising: Option<AdvertisementHandle>,
+    scan: Option<ScanFilter>,
+    scan_task: Option<tokio::task::AbortHandle>,
+    connecting: usize,
+    psm: Arc<Mutex<Option<u16>>>,
+    pending_readers: HashMap<Address, CharacteristicReader>,
+    _session: Session,
+    _app: ApplicationHandle,
+}
+
+/// The ATT MTU to report for a GATT fd whose value limit is `fd_mtu` (BlueZ reports ATT MTU − 3).
+fn att_mtu(fd_mtu: usize) -> u16 {
+    u16::try_from(fd_mtu + 3)
+        .unwrap_or(u16::MAX)
+        .min(BLUEZ_MAX_ATT_MTU)
+}
+
+fn gatt_application(
+    psm: Arc<Mutex<Option<u16>>>,
+) -> (Application, CharacteristicControl, CharacteristicControl) {
+    let (rx_control, rx_handle) = characteristic_control();
+    let (tx_control, tx_handle) = characteristic_control();
+    let read_psm = move |_| {
+        let value = psm.lock().map(|p| p.unwrap_or(0)).unwrap_or(0);
+        async move { Ok(value.to_le_bytes().to_vec()) }.boxed()
+    };
+    let app = Application {
+        services: vec![Service {
+            uuid: POLLEN_SERVICE_UUID,
+            primary: true,
+            characteristics: vec![
+                Characteristic {
+                    uuid: RX_CHARACTERISTIC_UUID,
+                    write: Some(CharacteristicWrite {
+                        write_without_response: true,
+                        method: CharacteristicWriteMethod::Io,
+                        ..Default::default()
+                    }),
+                    control_handle: rx_handle,
+                    ..Default::default()
+                },
+                Characteristic {
+                    uuid: TX_CHARACTERISTIC_UUID,
+                    notify: Some(CharacteristicNotify {
+                        notify: true,
+                        method: CharacteristicNotifyMethod::Io,
+                        ..Default::default()
+                    }),
+                    control_handle: tx_handle,
+                    ..Default::default()
+                },
+                Characteristic {
+                    uuid: PSM_CHARACTERISTIC_UUID,
+                    read: Some(CharacteristicRead {
+                        read: true,
+                        fun: Box::new(read_psm),
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                },
+            ],
+            ..Default::default()
+        }],
+        ..Default::default()
+    };
+    (app, rx_control, tx_control)
+}
+
+impl Worker {
+    pub(super) async fn start(
+        session: Session,
+        adapter: Adapter,
+        shared: Arc<Mutex<Shared>>,
+        mut commands: mpsc::UnboundedReceiver<Command>,
+        events: mpsc::UnboundedSender<DriverEvent>,
+    ) -> Result<tokio::task::JoinHandle<()>, DriverError> {
+        let psm = Arc::new(Mutex::new(None));
+        let (app, mut rx_control, mut tx_control) = gatt_application(psm.clone());
+        let app = adapter
+            .serve_gatt_application(app)
+            .await
+            .map_err(platform)?;
+        let mut adapter_events = Box::pin(adapter.events().await.map_err(platform)?);
+        let (internal, mut internal_rx) = mpsc::unbounded_channel();
+        let mut worker = Worker {
+            adapter,
+            shared,
+            events,
+            internal,
+            advertisement: None,
+            advertising: None,
+            scan: None,
+            scan_task: None,
+            connecting: 0,
+            psm,
+            pending_readers: HashMap::new(),
+            _session: session,
+            _app: app,
+        };
+        Ok(tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    command = commands.recv() => match command {
+                        Some(c) => worker.command(c).await,
+                        None => return,
+                    },
+                    Some(event) = rx_control.next() => worker.on_rx_control(event),
+                    Some(event) = tx_control.next() => worker.on_tx_control(event),
+                    Some(event) = adapter_events.next() => worker.on_adapter_event(event).await,
+                    Some(Internal::ConnectDone) = internal_rx.recv() => {
+                        worker.connecting = worker.connecting.saturating_sub(1);
+                        worker.resume_scan().await;
+                    }
+                }
+            }
+        }))
+    }
+
+    fn emit(&self, event: DriverEvent) {
+        let _ = self.events.send(event);
+    }
+
+    async fn command(&mut self, command: Command) {
+        match command {
+            Command::Advertise(advertisement) => {
+                self.advertisement = Some(advertisement);
+                self.advertise().await;
+            }
+            Command::StopAdvertising => {
+                self.advertisement = None;
+                self.advertising = None;
+            }
+            Command::Scan(filter) => {
+                self.scan = Some(filter);
+                self.resume_scan().await;
+            }
+            Command::StopScan => {
+                self.scan = None;
+                self.pause_scan().await;
+            }
+            Command::Connect(device) => self.connect(device).await,
+            Command::AcceptL2cap(listener) => self.accept_l2cap(listener),
+            Command::OpenL2cap(link, psm) => self.open_l2cap(link, psm),
+            Command::Disconnect(link) => self.disconnect(link),
+        }
+    }
+
+    /// Registers the advertisement: the UUID list plus service data when the controller takes it (extended
+    /// advertising), else service data alone, which fits a 31-byte legacy advertisement and still names the service.
+    async fn advertise(&mut self) {
+        let Some(adv) = self.advertisement.clone() else {
+            return;
+        };
+        self.advertising = None;
+        let service_data = BTreeMap::from([(adv.service_uuid, adv.service_data.to_vec())]);
+        let full = BluerAdvertisement {
+            advertisement_type: AdvType::Peripheral,
+            service_uuids: BTreeSet::from([adv.service_uuid]),
+            service_data: service_data.clone(),
+            discoverable: Some(true),
+            ..Default::default()
+        };
+        let compact = BluerAdvertisement {
+            service_uuids: BTreeSet::new(),
+            ..full.clone()
+        };
+        for candidate in [full, compact] {
+            match self.adapter.advertise(candidate).await {
+                Ok(handle) => {
+                    self.advertising = Some(handle);
+                    return;
+                }
+                Err(error) => tracing::debug!(%error, "advertisement variant refused"),
+            }
+        }
+        tracing::warn!("BlueZ refused every advertisement variant");
+    }
+
+    async fn resume_scan(&mut self) {
+        if self.scan.is_none() || self.connecting > 0 || self.scan_task.is_some() {
+            return;
+        }
+        let Some(filter) = self.scan.clone() else {
+            return;
+        };
+        let le = DiscoveryFilter {
+            transport: DiscoveryTransport::Le,
+            duplicate_data: true,
+            ..Default::default()
+        };
+        if let Err(error) = self.adapter.set_discovery_filter(le).await {
+            tracing::warn!(%error, "setting the discovery filter failed");
+        }
+        let adapter = self.adapter.clone();
+        let events = self.events.clone();
+        self.scan_task = Some(
+            tokio::spawn(async move {
+                if let Err(error) = scan(adapter, filter, events).await {
+                    tracing::warn!(%error, "scan ended");
+                }
+            })
+            .abort_handle(),
+        );
+    }
+
+    async fn pause_scan(&mut self) {
+        if let Some(task) = self.scan_task.take() {
+            task.abort();
+            // bluer stops discovery from a spawned task when the stream drops; give it a moment so the next
+            // connect does not wait for the LE discovery window.
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    async fn connect(&mut self, device: DeviceId) {
+        self.connecting += 1;
+        self.pause_scan().await;
+        let (adapter, shared, events, internal) = (
+            self.adapter.clone(),
+            self.shared.clone(),
+            self.events.clone(),
+            self.internal.clone(),
+        );
+        tokio::spawn(async move {
+            let result =
+                tokio::time::timeout(CONNECT_TIMEOUT, connect(&adapter, &shared, device, &events))
+                    .await;
+            let error = match result {
+                Ok(Ok(())) => None,
+                Ok(Err(e)) => Some(e),
+                Err(_) => Some(ConnectError::Platform(format!(
+                    "no link within {CONNECT_TIMEOUT:?}"
+                ))),
+            };
+            if let Some(error) = error {
+                if let Ok(dev) = adapter.device(address_of(device)) {
+                    let _ = dev.disconnect().await;
+                }
+                let _ = events.send(DriverEvent::ConnectFailed { device, error });
+            }
+            let _ = internal.send(Internal::ConnectDone);
+        });
+    }
+
+    fn on_tx_control(&mut self, event: CharacteristicControlEvent) {
+        let CharacteristicControlEvent::Notify(writer) = event else {
+            return;
+        };
+        let address = writer.device_address();
+        let device = device_id(address);
+        let mtu = att_mtu(writer.mtu());
+        let writer = Arc::new(writer);
+        let link = {
+            let mut shared = lock(&self.shared);
+            let link = shared
+                .link_of(device, Role::Peripheral)
+                .unwrap_or_else(|| shared.new_link(device, Role::Peripheral));
+            let watch = spawn_writer_watch(
+                self.shared.clone(),
+                link,
+                writer.clone(),
+                self.events.clone(),
+            );
+            if let Some(tx) = shared.links.get_mut(&link) {
+                tx.gatt = Some(writer);
+                tx.tasks.push(watch);
+            }
+            link
+        };
+        self.emit(DriverEvent::Connected {
+            link,
+            device,
+            role: Role::Peripheral,
+            att_mtu: mtu,
+        });
+        if let Some(reader) = self.pending_readers.remove(&address) {
+            self.attach_reader(link, reader);
+        }
+    }
+
+    fn on_rx_control(&mut self, event: CharacteristicControlEvent) {
+        let CharacteristicControlEvent::Write(request) = event else {
+            return;
+        };
+        let address = request.device_address();
+        let reader = match request.accept() {
+            Ok(reader) => reader,
+            Err(error) => {
+                tracing::warn!(%error, "accepting a GATT write session failed");
+                return;
+            }
+        };
+        let link = lock(&self.shared).link_of(device_id(address), Role::Peripheral);
+        match link {
+            Some(link) => self.attach_reader(link, reader),
+            None if self.pending_readers.len() < MAX_PENDING_READERS => {
+                self.pending_readers.insert(address, reader);
+            }
+            None => tracing::warn!("too many centrals writing before subscribing; dropping one"),
+        }
+    }
+
+    fn attach_reader(&self, link: LinkId, reader: CharacteristicReader) {
+        let task = spawn_gatt_reader(self.shared.clone(), link, reader, self.events.clone());
+        if let Some(tx) = lock(&self.shared).links.get_mut(&link) {
+            tx.tasks.push(task);
+        }
+    }
+
+    fn accept_l2cap(&mut self, listener: StreamListener) {
+        if let Ok(addr) = listener.as_ref().local_addr() {
+            if let Ok(mut psm) = self.psm.lock() {
+                *psm = Some(addr.psm);
+            }
+        }
+        let (shared, events) = (self.shared.clone(), self.events.clone());
+        tokio::spawn(async move {
+            while let Ok((stream, peer)) = listener.accept().await {
+                let link = lock(&shared).link_of(device_id(peer.addr), Role::Peripheral);
+                match link {
+                    Some(link) => {
+                        attach_l2cap(&shared, link, stream, &events);
+                    }
+                    None => {
+                        tracing::debug!(peer = %peer.addr, "L2CAP channel from a device without a GATT link")
+                    }
+                }
+            }
+        });
+    }
+
+    fn open_l2cap(&mut self, link: LinkId, psm: u16) {
+        let Some(device) = lock(&self.shared).links.get(&link).map(|l| l.device) else {
+            return;
+        };
+        let (adapter, shared, events) = (
+            self.adapter.clone(),
+            self.shared.clone(),
+            self.events.clone(),
+        );
+        tokio::spawn(async move {
+            let result = open_channel(&adapter, address_of(device), psm).await;
+            match result {
+                Ok(stream) => {
+                    attach_l2cap(&shared, link, stream, &events);
+                }
+                Err(reason) => {
+                    let _ = events.send(DriverEvent::L2capFailed { link, reason });
+                }
+            }
+        });
+    }
+
+    fn disconnect(&mut self, link: LinkId) {
+        let Some(device) = lock(&self.shared).links.get(&link).map(|l| l.device) else {
+            return;
+        };
+        link_down(&self.shared, link, DisconnectReason::Local, &self.events);
+        let adapter = self.adapter.clone();
+        tokio::spawn(async move {
+            if let Ok(dev) = adapter.device(address_of(device)) {
+                let _ = dev.disconnect().await;
+            }
+        });
+    }
+
+    /// A power cycle (the user toggling Bluetooth) drops every link and BlueZ forgets the advertisement; bring the
+    /// node back as it was once power returns.
+    async fn on_adapter_event(&mut self, event: AdapterEvent) {
+        let AdapterEvent::PropertyChanged(AdapterProperty::Powered(powered)) = event else {
+            return;
+        };
+        if powered {
+            tracing::info!("adapter powered on: re-advertising and re-scanning");
+            self.advertise().await;
+            self.scan_task = None;
+            self.resume_scan().await;
+        } else {
+            let links: Vec<LinkId> = lock(&self.shared).links.keys().copied().collect();
+            for link in links {
+                link_down(
+                    &self.shared,
+                    link,
+                    DisconnectReason::PoweredOff,
+                    &self.events,
+                );
+            }
+            self.pending_readers.clear();
+            if let Some(task) = self.scan_task.take() {
+                task.abort();
+            }
+        }
+    }
+}
+
+/// Reports every device whose advertisement carries the filter's service data.
+async fn scan(
+    adapter: Adapter,
+    filter: ScanFilter,
+    events: mpsc::UnboundedSender<DriverEvent>,
+) -> bluer::Result<()> {
+    // `_with_changes`: a device BlueZ already knows produces no new DeviceAdded when its advertisement changes
+    // (rotation), only property changes, which this stream re-reports.
+    let mut stream = Box::pin(adapter.discover_devices_with_changes().await?);
+    while let Some(event) = stream.next().await {
+        let AdapterEvent::DeviceAdded(address) = event else {
+            continue;
+        };
+        let Ok(device) = adapter.device(address) else {
+            continue;
+        };
+        let Ok(Some(data)) = device.service_data().await else {
+            continue;
+        };
+        let Some(service_data) = data.get(&filter.service_uuid) else {
+            continue;
+        };
+        let rssi = device.rssi().await.ok().flatten().unwrap_or(-127);
+        let event = DriverEvent::AdvertisementSeen {
+            device: device_id(address),
+            rssi,
+            service_data: service_data.clone().into(),
+        };
+        if events.send(event).is_err() {
+            break;
+        }
+    }
+    Ok(())
+}
+
+async fn connect(
+    adapter: &Adapter,
+    shared: &Arc<Mutex<Shared>>,
+    device: DeviceId,
+    events: &mpsc::UnboundedSender<DriverEvent>,
+) -> Result<(), ConnectError> {
+    let err = |e: bluer::Error| ConnectError::Platform(e.to_string());
+    let dev = adapter.device(address_of(device)).map_err(err)?;
+    dev.connect().await.map_err(err)?;
+    let mut rx = None;
+    let mut tx = None;
+    for service in dev.services().await.map_err(err)? {
+        if service.uuid().await.map_err(err)? != POLLEN_SERVICE_UUID {
+            continue;
+        }
+        for c in service.characteristics().await.map_err(err)? {
+            match c.uuid().await.map_err(err)? {
+                u if u == RX_CHARACTERISTIC_UUID => rx = Some(c),
+                u if u == TX_CHARACTERISTIC_UUID => tx = Some(c),
+                _ => {}
+            }
+        }
+    }
+    let (Some(rx), Some(tx)) = (rx, tx) else {
+        return Err(ConnectError::Platform(
+            "the device has no Pollen GATT service".into(),
+        ));
+    };
+    let reader = tx.notify_io().await.map_err(err)?;
+    let writer = Arc::new(rx.write_io().await.map_err(err)?);
+    let mtu = att_mtu(writer.mtu());
+    let link = {
+        let mut s = lock(shared);
+        let link = s.new_link(device, Role::Central);
+        if let Some(t) = s.links.get_mut(&link) {
+            t.gatt = Some(writer);
+        }
+        link
+    };
+    let task = spawn_gatt_reader(shared.clone(), link, reader, events.clone());
+    if let Some(t) = lock(shared).links.get_mut(&link) {
+        t.tasks.push(task);
+    }
+    let _ = events.send(DriverEvent::Connected {
+        link,
+        device,
+        role: Role::Central,
+        att_mtu: mtu,
+    });
+    Ok(())
+}
+
+async fn open_channel(
+    adapter: &Adapter,
+    peer: Address,
+    psm: u16,
+) -> Result<bluer::l2cap::Stream, String> {
+    let own = adapter.address().await.map_err(|e| e.to_string())?;
+    let own_type = match adapter.address_type().await.map_err(|e| e.to_string())? {
+        AddressType::LeRandom => AddressType::LeRandom,
+        _ => AddressType::LePublic,
+    };
+    let peer_type = adapter
+        .device(peer)
+        .map_err(|e| e.to_string())?
+        .address_type()
+        .await
+        .map_err(|e| e.to_string())?;
+    let socket = Socket::new_stream().map_err(|e| e.to_string())?;
+    // Several adapters share one kernel: bind to our own so the channel leaves from the right one.
+    socket
+        .bind(SocketAddr::new(own, own_type, 0))
+        .map_err(|e| e.to_string())?;
+    socket
+        .connect(SocketAddr::new(peer, peer_type, psm))
+        .await
+        .map_err(|e| e.to_string())
+}
