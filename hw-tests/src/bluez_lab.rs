@@ -13,6 +13,7 @@ use crate::LabError;
 pub struct BluezLab {
     session: Session,
     adapters: Vec<String>,
+    relay_plan: [Vec<usize>; 3],
 }
 
 fn setup(e: impl std::fmt::Display) -> LabError {
@@ -23,34 +24,24 @@ impl BluezLab {
     /// Uses `adapters` in order as nodes 0, 1, 2 …; with none given, every adapter BlueZ has, sorted by name.
     pub async fn new(adapters: &[String]) -> Result<Self, LabError> {
         let session = Session::new().await.map_err(setup)?;
-        let mut names = if adapters.is_empty() {
-            session.adapter_names().await.map_err(setup)?
-        } else {
-            adapters.to_vec()
-        };
+        let mut names =
+            if adapters.is_empty() { session.adapter_names().await.map_err(setup)? } else { adapters.to_vec() };
         names.sort();
         if names.len() < 2 {
-            return Err(LabError::Setup(format!(
-                "the BlueZ lab needs at least 2 adapters, found {names:?}"
-            )));
+            return Err(LabError::Setup(format!("the BlueZ lab needs at least 2 adapters, found {names:?}")));
         }
-        Ok(Self {
-            session,
-            adapters: names,
-        })
+        Ok(Self { session, adapters: names, relay_plan: crate::lab::default_relay_plan() })
+    }
+
+    /// Radios of the relay chain's A, B and C; see [`Lab::relay_plan`].
+    pub fn with_relay_plan(mut self, plan: [Vec<usize>; 3]) -> Self {
+        self.relay_plan = plan;
+        self
     }
 
     async fn power(&self, index: usize, on: bool) -> Result<(), LabError> {
-        let name = self
-            .adapters
-            .get(index)
-            .ok_or_else(|| LabError::Setup(format!("no adapter for node {index}")))?;
-        self.session
-            .adapter(name)
-            .map_err(setup)?
-            .set_powered(on)
-            .await
-            .map_err(setup)
+        let name = self.adapters.get(index).ok_or_else(|| LabError::Setup(format!("no adapter for node {index}")))?;
+        self.session.adapter(name).map_err(setup)?.set_powered(on).await.map_err(setup)
     }
 }
 
@@ -62,11 +53,7 @@ impl Lab for BluezLab {
     }
 
     fn caps(&self) -> LabCaps {
-        LabCaps {
-            nodes: self.adapters.len(),
-            l2cap: true,
-            node0_central_only: false,
-        }
+        LabCaps { nodes: self.adapters.len(), l2cap: true, node0_central_only: false }
     }
 
     /// Emulated controllers under QEMU TCG run far slower than a radio.
@@ -89,10 +76,7 @@ impl Lab for BluezLab {
     }
 
     async fn driver(&mut self, index: usize, spec: &NodeSpec) -> Result<Self::Driver, LabError> {
-        let name = self
-            .adapters
-            .get(index)
-            .ok_or_else(|| LabError::Setup(format!("no adapter for node {index}")))?;
+        let name = self.adapters.get(index).ok_or_else(|| LabError::Setup(format!("no adapter for node {index}")))?;
         let driver = BluezDriver::open(Some(name)).await.map_err(setup)?;
         Ok(MtuCap::new(driver, spec.max_att_mtu))
     }
@@ -104,5 +88,9 @@ impl Lab for BluezLab {
 
     async fn restore(&mut self, index: usize) -> Result<(), LabError> {
         self.power(index, true).await
+    }
+
+    fn relay_plan(&self) -> [Vec<usize>; 3] {
+        self.relay_plan.clone()
     }
 }

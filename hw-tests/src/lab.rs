@@ -54,6 +54,17 @@ pub trait Lab {
 
     /// Makes node `index` reachable again.
     async fn restore(&mut self, index: usize) -> Result<(), LabError>;
+
+    /// Which radios the relay chain's nodes A, B and C use. A and C must not hear each other; B hears both, with
+    /// its first radio facing A and its last facing C.
+    fn relay_plan(&self) -> [Vec<usize>; 3] {
+        default_relay_plan()
+    }
+}
+
+/// One radio per node: A = 0, B = 1, C = 2.
+pub fn default_relay_plan() -> [Vec<usize>; 3] {
+    [vec![0], vec![1], vec![2]]
 }
 
 /// The simulated medium: nodes 30 m apart on a line, so neighbours hear each other and nodes two apart do not.
@@ -61,6 +72,7 @@ pub struct SimLab {
     medium: SimMedium,
     devices: Vec<pollen_ble::driver::DeviceId>,
     config: MediumConfig,
+    relay_plan: [Vec<usize>; 3],
 }
 
 /// Node spacing: within BLE range (≈ 53 m on 1M with the default path loss), twice it out of range.
@@ -69,11 +81,14 @@ pub const SIM_SPACING_M: f64 = 30.0;
 impl SimLab {
     /// A lab on a medium with `config`. Must be called inside a tokio runtime.
     pub fn new(config: MediumConfig) -> Self {
-        Self {
-            medium: SimMedium::new(config.clone()),
-            devices: Vec::new(),
-            config,
-        }
+        Self { medium: SimMedium::new(config.clone()), devices: Vec::new(), config, relay_plan: default_relay_plan() }
+    }
+
+    /// Uses `plan` for the relay chain, e.g. `[[0], [1, 2], [3]]` to give the relay one radio toward each side as
+    /// the virtual lab must.
+    pub fn with_relay_plan(mut self, plan: [Vec<usize>; 3]) -> Self {
+        self.relay_plan = plan;
+        self
     }
 
     /// The medium, for scenario-independent inspection.
@@ -90,11 +105,7 @@ impl Lab for SimLab {
     }
 
     fn caps(&self) -> LabCaps {
-        LabCaps {
-            nodes: 8,
-            l2cap: true,
-            node0_central_only: false,
-        }
+        LabCaps { nodes: 8, l2cap: true, node0_central_only: false }
     }
 
     fn patience(&self) -> u32 {
@@ -113,10 +124,7 @@ impl Lab for SimLab {
             node.profile.max_att_mtu = mtu;
         }
         node.profile.l2cap = spec.l2cap;
-        let driver = self
-            .medium
-            .add_node(node)
-            .map_err(|e| LabError::Setup(e.to_string()))?;
+        let driver = self.medium.add_node(node).map_err(|e| LabError::Setup(e.to_string()))?;
         if self.devices.len() <= index {
             self.devices.resize(index + 1, driver.device_id());
         }
@@ -131,14 +139,15 @@ impl Lab for SimLab {
     async fn restore(&mut self, index: usize) -> Result<(), LabError> {
         self.set_walls(index, false)
     }
+
+    fn relay_plan(&self) -> [Vec<usize>; 3] {
+        self.relay_plan.clone()
+    }
 }
 
 impl SimLab {
     fn set_walls(&mut self, index: usize, blocked: bool) -> Result<(), LabError> {
-        let me = *self
-            .devices
-            .get(index)
-            .ok_or_else(|| LabError::Setup(format!("no node {index}")))?;
+        let me = *self.devices.get(index).ok_or_else(|| LabError::Setup(format!("no node {index}")))?;
         for &other in self.devices.iter().filter(|d| **d != me) {
             self.medium.set_blocked(me, other, blocked);
         }
@@ -182,29 +191,19 @@ impl<D: BleDriver> BleDriver for MtuCap<D> {
     fn stop_advertising(&mut self) -> Result<(), pollen_ble::driver::DriverError> {
         self.inner.stop_advertising()
     }
-    fn start_scan(
-        &mut self,
-        f: &pollen_ble::driver::ScanFilter,
-    ) -> Result<(), pollen_ble::driver::DriverError> {
+    fn start_scan(&mut self, f: &pollen_ble::driver::ScanFilter) -> Result<(), pollen_ble::driver::DriverError> {
         self.inner.start_scan(f)
     }
     fn stop_scan(&mut self) -> Result<(), pollen_ble::driver::DriverError> {
         self.inner.stop_scan()
     }
-    fn connect(
-        &mut self,
-        d: pollen_ble::driver::DeviceId,
-    ) -> Result<(), pollen_ble::driver::DriverError> {
+    fn connect(&mut self, d: pollen_ble::driver::DeviceId) -> Result<(), pollen_ble::driver::DriverError> {
         self.inner.connect(d)
     }
     fn listen_l2cap(&mut self) -> Result<u16, pollen_ble::driver::DriverError> {
         self.inner.listen_l2cap()
     }
-    fn open_l2cap(
-        &mut self,
-        l: pollen_ble::driver::LinkId,
-        psm: u16,
-    ) -> Result<(), pollen_ble::driver::DriverError> {
+    fn open_l2cap(&mut self, l: pollen_ble::driver::LinkId, psm: u16) -> Result<(), pollen_ble::driver::DriverError> {
         self.inner.open_l2cap(l, psm)
     }
     fn send(
@@ -218,27 +217,13 @@ impl<D: BleDriver> BleDriver for MtuCap<D> {
     fn disconnect(&mut self, l: pollen_ble::driver::LinkId) {
         self.inner.disconnect(l)
     }
-    fn poll_event(
-        &mut self,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<pollen_ble::driver::DriverEvent> {
+    fn poll_event(&mut self, cx: &mut std::task::Context<'_>) -> std::task::Poll<pollen_ble::driver::DriverEvent> {
         use pollen_ble::driver::DriverEvent;
         self.inner.poll_event(cx).map(|event| match event {
-            DriverEvent::Connected {
-                link,
-                device,
-                role,
-                att_mtu,
-            } => DriverEvent::Connected {
-                link,
-                device,
-                role,
-                att_mtu: self.clamp(att_mtu),
-            },
-            DriverEvent::MtuChanged { link, att_mtu } => DriverEvent::MtuChanged {
-                link,
-                att_mtu: self.clamp(att_mtu),
-            },
+            DriverEvent::Connected { link, device, role, att_mtu } => {
+                DriverEvent::Connected { link, device, role, att_mtu: self.clamp(att_mtu) }
+            }
+            DriverEvent::MtuChanged { link, att_mtu } => DriverEvent::MtuChanged { link, att_mtu: self.clamp(att_mtu) },
             other => other,
         })
     }

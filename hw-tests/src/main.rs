@@ -37,6 +37,9 @@ enum Command {
         /// BlueZ adapters to use as nodes 0, 1, 2 … (default: every adapter found).
         #[arg(long, value_delimiter = ',')]
         adapters: Vec<String>,
+        /// Radios of the relay chain's A, B and C, e.g. `0/1,2/3` (the relay gets one radio toward each side).
+        #[arg(long, value_parser = parse_relay_plan)]
+        relay_plan: Option<RelayPlan>,
         /// Also write the reports as JSON here.
         #[arg(long)]
         json: Option<PathBuf>,
@@ -60,24 +63,18 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<bool> {
     match cli.command {
-        Command::Suite {
-            backend,
-            filter,
-            adapters,
-            json,
-        } => {
+        Command::Suite { backend, filter, adapters, relay_plan, json } => {
+            let plan = relay_plan.map(|p| p.0).unwrap_or_else(pollen_hw_tests::lab::default_relay_plan);
             let reports = match backend {
                 Backend::Sim => {
-                    let runtime = tokio::runtime::Builder::new_current_thread()
-                        .enable_time()
-                        .start_paused(true)
-                        .build()?;
+                    let runtime =
+                        tokio::runtime::Builder::new_current_thread().enable_time().start_paused(true).build()?;
                     runtime.block_on(async {
-                        let mut lab = SimLab::new(MediumConfig::default());
+                        let mut lab = SimLab::new(MediumConfig::default()).with_relay_plan(plan);
                         suite::run_all(&mut lab, filter.as_deref()).await
                     })
                 }
-                Backend::Bluez => run_bluez(filter.as_deref(), &adapters)?,
+                Backend::Bluez => run_bluez(filter.as_deref(), &adapters, plan)?,
             };
             finish(&reports, json)
         }
@@ -85,21 +82,34 @@ fn run(cli: Cli) -> Result<bool> {
 }
 
 #[cfg(feature = "bluez")]
-fn run_bluez(filter: Option<&str>, adapters: &[String]) -> Result<Vec<ScenarioReport>> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
+fn run_bluez(filter: Option<&str>, adapters: &[String], plan: [Vec<usize>; 3]) -> Result<Vec<ScenarioReport>> {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     runtime.block_on(async {
-        let mut lab = pollen_hw_tests::bluez_lab::BluezLab::new(adapters)
-            .await
-            .context("opening the BlueZ adapters")?;
+        let lab = pollen_hw_tests::bluez_lab::BluezLab::new(adapters).await.context("opening the BlueZ adapters")?;
+        let mut lab = lab.with_relay_plan(plan);
         Ok(suite::run_all(&mut lab, filter).await)
     })
 }
 
 #[cfg(not(feature = "bluez"))]
-fn run_bluez(_: Option<&str>, _: &[String]) -> Result<Vec<ScenarioReport>> {
+fn run_bluez(_: Option<&str>, _: &[String], _: [Vec<usize>; 3]) -> Result<Vec<ScenarioReport>> {
     anyhow::bail!("this build has no BlueZ backend: rebuild with `--features bluez`")
+}
+
+/// Radios of A, B and C for the relay chain.
+#[derive(Clone, Debug)]
+struct RelayPlan([Vec<usize>; 3]);
+
+fn parse_relay_plan(s: &str) -> Result<RelayPlan, String> {
+    let parts: Vec<Vec<usize>> = s
+        .split('/')
+        .map(|p| p.split(',').map(|n| n.trim().parse::<usize>().map_err(|e| format!("{p}: {e}"))).collect())
+        .collect::<Result<_, _>>()?;
+    let plan: [Vec<usize>; 3] = parts.try_into().map_err(|_| "expected three groups: A/B/C".to_string())?;
+    if plan.iter().any(Vec::is_empty) {
+        return Err("every node needs at least one radio".into());
+    }
+    Ok(RelayPlan(plan))
 }
 
 fn finish(reports: &[ScenarioReport], json: Option<PathBuf>) -> Result<bool> {

@@ -10,11 +10,10 @@ use libp2p::core::upgrade::Version;
 use libp2p::multiaddr::Protocol;
 use libp2p::swarm::behaviour::toggle::Toggle;
 use libp2p::swarm::{NetworkBehaviour, SwarmEvent};
-use libp2p::{
-    identify, noise, ping, relay, Multiaddr, PeerId, StreamProtocol, Swarm, SwarmBuilder, Transport,
-};
+use libp2p::{identify, noise, ping, relay, Multiaddr, PeerId, StreamProtocol, Swarm, SwarmBuilder, Transport};
 use pollen_ble::driver::BleDriver;
 use pollen_ble::{BleConfig, BleHandle, BleTransport, LinkInfo};
+
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
@@ -115,7 +114,8 @@ pub struct Node {
     commands: mpsc::UnboundedSender<Command>,
     events: mpsc::UnboundedReceiver<NodeEvent>,
     control: libp2p_stream::Control,
-    ble: BleHandle,
+    ble: Vec<BleHandle>,
+    transports: usize,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -126,17 +126,24 @@ impl Drop for Node {
 }
 
 fn build_swarm<D: BleDriver + Unpin>(
-    driver: D,
+    drivers: Vec<D>,
     options: &NodeOptions,
-) -> Result<(Swarm<Behaviour>, BleHandle), LabError> {
-    let transport = BleTransport::spawn(driver, options.ble.clone());
-    let handle = transport.handle();
-    let discovery = transport.discovery(options.auto_dial);
+) -> Result<(Swarm<Behaviour>, Vec<BleHandle>), LabError> {
+    let transports: Vec<BleTransport> =
+        drivers.into_iter().map(|d| BleTransport::spawn(d, options.ble.clone())).collect();
+    let handles: Vec<BleHandle> = transports.iter().map(BleTransport::handle).collect();
+    // One BLE transport per adapter; each declines addresses it has not seen, so `or_transport` routes dials.
+    let combined = transports
+        .into_iter()
+        .map(|t| t.boxed())
+        .reduce(|a, b| a.or_transport(b).map(|either, _| either.into_inner()).boxed())
+        .ok_or_else(|| LabError::Setup("a node needs at least one driver".into()))?;
+    let discovery = pollen_ble::discovery::Behaviour::new(handles.clone(), options.auto_dial);
     let relay_server = options.relay_server;
     let swarm = SwarmBuilder::with_new_identity()
         .with_tokio()
         .with_other_transport(|key| {
-            let upgraded = transport
+            let upgraded = combined
                 .upgrade(Version::V1Lazy)
                 .authenticate(noise::Config::new(key)?)
                 .multiplex(pollen_ble::muxer::Config::default())
@@ -148,14 +155,11 @@ fn build_swarm<D: BleDriver + Unpin>(
         .map_err(|e| LabError::Setup(e.to_string()))?
         .with_behaviour(|key, relay_client| Behaviour {
             ping: ping::Behaviour::new(ping::Config::new().with_interval(Duration::from_secs(5))),
-            identify: identify::Behaviour::new(identify::Config::new(
-                "/pollen-conformance/1".into(),
-                key.public(),
-            )),
+            identify: identify::Behaviour::new(identify::Config::new("/pollen-conformance/1".into(), key.public())),
             stream: libp2p_stream::Behaviour::new(),
-            relay_server: Toggle::from(relay_server.then(|| {
-                relay::Behaviour::new(key.public().to_peer_id(), relay::Config::default())
-            })),
+            relay_server: Toggle::from(
+                relay_server.then(|| relay::Behaviour::new(key.public().to_peer_id(), relay::Config::default())),
+            ),
             relay_client,
             ble: discovery,
         })
@@ -165,13 +169,15 @@ fn build_swarm<D: BleDriver + Unpin>(
                 .with_substream_upgrade_protocol_override(Version::V1Lazy)
         })
         .build();
-    Ok((swarm, handle))
+    Ok((swarm, handles))
 }
 
 impl Node {
-    /// Builds the swarm over `driver` and starts it in a task on the current tokio runtime.
-    pub fn spawn<D: BleDriver + Unpin>(driver: D, options: NodeOptions) -> Result<Self, LabError> {
-        let (mut swarm, ble) = build_swarm(driver, &options)?;
+    /// Builds the swarm over `drivers` (one BLE transport each, e.g. one per adapter) and starts it in a task on
+    /// the current tokio runtime.
+    pub fn spawn<D: BleDriver + Unpin>(drivers: Vec<D>, options: NodeOptions) -> Result<Self, LabError> {
+        let transports = drivers.len();
+        let (mut swarm, ble) = build_swarm(drivers, &options)?;
         let relay_server = options.relay_server;
         let peer_id = *swarm.local_peer_id();
         let mut control = swarm.behaviour().stream.new_control();
@@ -199,14 +205,7 @@ impl Node {
                 }
             }
         });
-        Ok(Self {
-            peer_id,
-            commands,
-            events,
-            control,
-            ble,
-            task,
-        })
+        Ok(Self { peer_id, commands, events, control, ble, transports, task })
     }
 
     /// This node's PeerId.
@@ -214,29 +213,31 @@ impl Node {
         self.peer_id
     }
 
-    /// The BLE transport's handle.
-    pub fn ble(&self) -> &BleHandle {
-        &self.ble
-    }
-
-    /// The links the transport holds.
+    /// The links all of the node's BLE transports hold.
     pub fn links(&self) -> Vec<LinkInfo> {
-        self.ble.links()
+        self.ble.iter().flat_map(BleHandle::links).collect()
     }
 
     /// The links whose sessions are still open.
     pub fn live_links(&self) -> Vec<LinkInfo> {
-        self.ble.links().into_iter().filter(|l| !l.closed).collect()
+        self.links().into_iter().filter(|l| !l.closed).collect()
     }
 
-    /// The address other nodes dial to reach this one over BLE.
+    /// The address other nodes dial to reach this one over BLE (its first transport's).
     pub fn ble_address(&self) -> Multiaddr {
-        self.ble.local_address()
+        self.ble[0].local_address()
     }
 
-    /// Starts advertising (listening on `/memory/0`).
+    /// The addresses of every BLE transport of the node, in driver order.
+    pub fn ble_addresses(&self) -> Vec<Multiaddr> {
+        self.ble.iter().map(BleHandle::local_address).collect()
+    }
+
+    /// Starts advertising on every transport (listening on `/memory/0` once per transport).
     pub fn listen(&self) {
-        let _ = self.commands.send(Command::Listen);
+        for _ in 0..self.transports {
+            let _ = self.commands.send(Command::Listen);
+        }
     }
 
     /// Listens through a circuit relay at `relay` (which must end in `/p2p/<relay peer id>`).
@@ -287,10 +288,7 @@ impl Node {
     /// Sends `len` pattern bytes to `peer` on a new stream; returns when all were written and the stream closed.
     pub async fn send_bulk(&self, peer: PeerId, len: u64) -> Result<(), LabError> {
         let mut control = self.control.clone();
-        let mut stream = control
-            .open_stream(peer, BULK)
-            .await
-            .map_err(|e| LabError::Stream(e.to_string()))?;
+        let mut stream = control.open_stream(peer, BULK).await.map_err(|e| LabError::Stream(e.to_string()))?;
         stream.write_all(&len.to_be_bytes()).await?;
         let mut offset = 0u64;
         let mut chunk = vec![0u8; 16 * 1024];
@@ -309,13 +307,8 @@ impl Node {
     /// Sends `payload` to `peer`'s echo service and returns what came back.
     pub async fn echo(&self, peer: PeerId, payload: &[u8]) -> Result<Vec<u8>, LabError> {
         let mut control = self.control.clone();
-        let mut stream = control
-            .open_stream(peer, ECHO)
-            .await
-            .map_err(|e| LabError::Stream(e.to_string()))?;
-        stream
-            .write_all(&(payload.len() as u32).to_be_bytes())
-            .await?;
+        let mut stream = control.open_stream(peer, ECHO).await.map_err(|e| LabError::Stream(e.to_string()))?;
+        stream.write_all(&(payload.len() as u32).to_be_bytes()).await?;
         stream.write_all(payload).await?;
         stream.flush().await?;
         let mut back = vec![0u8; payload.len()];
@@ -324,20 +317,14 @@ impl Node {
     }
 }
 
-fn run_command(
-    swarm: &mut Swarm<Behaviour>,
-    command: Command,
-    events: &mpsc::UnboundedSender<NodeEvent>,
-) {
+fn run_command(swarm: &mut Swarm<Behaviour>, command: Command, events: &mpsc::UnboundedSender<NodeEvent>) {
     let result = match command {
-        Command::Listen => swarm
-            .listen_on(Multiaddr::empty().with(Protocol::Memory(0)))
-            .map(drop)
-            .map_err(|e| e.to_string()),
-        Command::ListenVia(relay) => swarm
-            .listen_on(relay.with(Protocol::P2pCircuit))
-            .map(drop)
-            .map_err(|e| e.to_string()),
+        Command::Listen => {
+            swarm.listen_on(Multiaddr::empty().with(Protocol::Memory(0))).map(drop).map_err(|e| e.to_string())
+        }
+        Command::ListenVia(relay) => {
+            swarm.listen_on(relay.with(Protocol::P2pCircuit)).map(drop).map_err(|e| e.to_string())
+        }
         Command::Dial(address) => swarm.dial(address).map_err(|e| e.to_string()),
         Command::Connections(reply) => {
             let peers = swarm.connected_peers().copied().collect();
@@ -354,9 +341,7 @@ fn run_command(
 /// A relay's reservations must carry an address to reach it; over BLE that is its current advertised address.
 fn publish_relay_address(swarm: &mut Swarm<Behaviour>, event: &SwarmEvent<BehaviourEvent>) {
     match event {
-        SwarmEvent::NewListenAddr { address, .. }
-            if !address.iter().any(|p| p == Protocol::P2pCircuit) =>
-        {
+        SwarmEvent::NewListenAddr { address, .. } if !address.iter().any(|p| p == Protocol::P2pCircuit) => {
             swarm.add_external_address(address.clone());
         }
         SwarmEvent::ExpiredListenAddr { address, .. } => swarm.remove_external_address(address),
@@ -367,27 +352,21 @@ fn publish_relay_address(swarm: &mut Swarm<Behaviour>, event: &SwarmEvent<Behavi
 fn map_event(event: SwarmEvent<BehaviourEvent>) -> Option<NodeEvent> {
     Some(match event {
         SwarmEvent::NewListenAddr { address, .. } => NodeEvent::Listening(address),
-        SwarmEvent::ConnectionEstablished {
-            peer_id, endpoint, ..
-        } => NodeEvent::Connected {
+        SwarmEvent::ConnectionEstablished { peer_id, endpoint, .. } => NodeEvent::Connected {
             peer: peer_id,
             address: endpoint.get_remote_address().clone(),
             outbound: endpoint.is_dialer(),
         },
-        SwarmEvent::ConnectionClosed { peer_id, cause, .. } => NodeEvent::ConnectionClosed {
-            peer: peer_id,
-            error: cause.map(|c| c.to_string()),
-        },
-        SwarmEvent::OutgoingConnectionError { error, .. } => NodeEvent::DialFailed {
-            error: error.to_string(),
-        },
-        SwarmEvent::Behaviour(BehaviourEvent::RelayClient(
-            relay::client::Event::ReservationReqAccepted { .. },
-        )) => NodeEvent::RelayReserved,
-        SwarmEvent::Behaviour(BehaviourEvent::Ble(pollen_ble::discovery::Event::Discovered {
-            address,
-            ..
-        })) => NodeEvent::Discovered(address),
+        SwarmEvent::ConnectionClosed { peer_id, cause, .. } => {
+            NodeEvent::ConnectionClosed { peer: peer_id, error: cause.map(|c| c.to_string()) }
+        }
+        SwarmEvent::OutgoingConnectionError { error, .. } => NodeEvent::DialFailed { error: error.to_string() },
+        SwarmEvent::Behaviour(BehaviourEvent::RelayClient(relay::client::Event::ReservationReqAccepted { .. })) => {
+            NodeEvent::RelayReserved
+        }
+        SwarmEvent::Behaviour(BehaviourEvent::Ble(pollen_ble::discovery::Event::Discovered { address, .. })) => {
+            NodeEvent::Discovered(address)
+        }
         _ => return None,
     })
 }
@@ -396,9 +375,7 @@ fn spawn_bulk_receiver(
     control: &mut libp2p_stream::Control,
     events: mpsc::UnboundedSender<NodeEvent>,
 ) -> Result<(), LabError> {
-    let mut incoming = control
-        .accept(BULK)
-        .map_err(|e| LabError::Setup(e.to_string()))?;
+    let mut incoming = control.accept(BULK).map_err(|e| LabError::Setup(e.to_string()))?;
     tokio::spawn(async move {
         while let Some((from, mut stream)) = incoming.next().await {
             let events = events.clone();
@@ -416,26 +393,16 @@ fn spawn_bulk_receiver(
                         Ok(0) | Err(_) => break,
                         Ok(n) => n,
                     };
-                    intact &= buf[..n]
-                        .iter()
-                        .enumerate()
-                        .all(|(i, b)| *b == pattern_byte(got + i as u64));
+                    intact &= buf[..n].iter().enumerate().all(|(i, b)| *b == pattern_byte(got + i as u64));
                     got += n as u64;
                     first.get_or_insert((Instant::now(), n as u64));
                 }
                 let goodput_bps = match first {
-                    Some((t0, n0)) if got > n0 => {
-                        (got - n0) as f64 * 8.0 / t0.elapsed().as_secs_f64().max(1e-9)
-                    }
+                    Some((t0, n0)) if got > n0 => (got - n0) as f64 * 8.0 / t0.elapsed().as_secs_f64().max(1e-9),
                     _ => 0.0,
                 };
                 intact &= got == expected;
-                let _ = events.send(NodeEvent::BulkReceived {
-                    from,
-                    bytes: got,
-                    intact,
-                    goodput_bps,
-                });
+                let _ = events.send(NodeEvent::BulkReceived { from, bytes: got, intact, goodput_bps });
             });
         }
     });
@@ -443,9 +410,7 @@ fn spawn_bulk_receiver(
 }
 
 fn spawn_echo_server(control: &mut libp2p_stream::Control) -> Result<(), LabError> {
-    let mut incoming = control
-        .accept(ECHO)
-        .map_err(|e| LabError::Setup(e.to_string()))?;
+    let mut incoming = control.accept(ECHO).map_err(|e| LabError::Setup(e.to_string()))?;
     tokio::spawn(async move {
         while let Some((_, mut stream)) = incoming.next().await {
             tokio::spawn(async move {

@@ -40,11 +40,7 @@ impl fmt::Display for ScenarioReport {
             Outcome::Fail(why) => ("FAIL", format!(" — {why}")),
             Outcome::Skip(why) => ("SKIP", format!(" — {why}")),
         };
-        write!(
-            f,
-            "{word} {} ({}) {:.1}s",
-            self.name, self.lab, self.seconds
-        )?;
+        write!(f, "{word} {} ({}) {:.1}s", self.name, self.lab, self.seconds)?;
         for (k, v) in &self.metrics {
             write!(f, " {k}={v:.1}")?;
         }
@@ -90,8 +86,7 @@ impl fmt::Display for Tally {
 
 /// A Markdown table of reports: one row per scenario and lab, with goodput columns in kbit/s.
 pub fn markdown(reports: &[ScenarioReport]) -> String {
-    let mut out =
-        String::from("| scenario | lab | result | seconds | figures |\n|---|---|---|---|---|\n");
+    let mut out = String::from("| scenario | lab | result | seconds | figures |\n|---|---|---|---|---|\n");
     for r in reports {
         let result = match &r.outcome {
             Outcome::Pass => "PASS".to_string(),
@@ -106,14 +101,7 @@ pub fn markdown(reports: &[ScenarioReport]) -> String {
                 None => format!("{k} {v:.2}"),
             })
             .collect();
-        out.push_str(&format!(
-            "| {} | {} | {} | {:.1} | {} |\n",
-            r.name,
-            r.lab,
-            result,
-            r.seconds,
-            figures.join(", ")
-        ));
+        out.push_str(&format!("| {} | {} | {} | {:.1} | {} |\n", r.name, r.lab, result, r.seconds, figures.join(", ")));
     }
     out
 }

@@ -65,10 +65,7 @@ pub async fn run<L: Lab>(lab: &mut L, name: &str) -> ScenarioReport {
 /// Runs every scenario whose name contains `filter` (all when `None`), printing each result line as it finishes.
 pub async fn run_all<L: Lab>(lab: &mut L, filter: Option<&str>) -> Vec<ScenarioReport> {
     let mut reports = Vec::new();
-    for name in SCENARIOS
-        .iter()
-        .filter(|n| filter.is_none_or(|f| n.contains(f)))
-    {
+    for name in SCENARIOS.iter().filter(|n| filter.is_none_or(|f| n.contains(f))) {
         let report = run(lab, name).await;
         tracing::info!("{report}");
         println!("{report}");
@@ -85,31 +82,31 @@ fn check(ok: bool, what: impl FnOnce() -> String) -> Result<(), LabError> {
     }
 }
 
-async fn spawn_node<L: Lab>(
+async fn spawn_node<L: Lab>(lab: &mut L, index: usize, spec: NodeSpec, options: NodeOptions) -> Result<Node, LabError> {
+    spawn_multi(lab, &[index], spec, options).await
+}
+
+/// A node driving several of the lab's radios (one BLE transport each).
+async fn spawn_multi<L: Lab>(
     lab: &mut L,
-    index: usize,
+    radios: &[usize],
     spec: NodeSpec,
     options: NodeOptions,
 ) -> Result<Node, LabError> {
-    if index >= lab.caps().nodes {
-        return Err(LabError::Unsupported(format!(
-            "needs {} nodes, the lab has {}",
-            index + 1,
-            lab.caps().nodes
-        )));
+    let mut drivers = Vec::new();
+    for &index in radios {
+        if index >= lab.caps().nodes {
+            return Err(LabError::Unsupported(format!("needs {} radios, the lab has {}", index + 1, lab.caps().nodes)));
+        }
+        drivers.push(lab.driver(index, &spec).await?);
     }
-    let driver = lab.driver(index, &spec).await?;
-    Node::spawn(driver, options)
+    Node::spawn(drivers, options)
 }
 
 fn options(l2cap: bool, auto_dial: bool) -> NodeOptions {
     let mut ble = BleConfig::default();
     ble.session.l2cap = l2cap;
-    NodeOptions {
-        ble,
-        auto_dial,
-        relay_server: false,
-    }
+    NodeOptions { ble, auto_dial, relay_server: false }
 }
 
 fn is_connected_to(peer: PeerId) -> impl FnMut(&NodeEvent) -> bool {
@@ -121,21 +118,14 @@ async fn connect<L: Lab>(lab: &L, a: &mut Node, b: &mut Node) -> Result<Duration
     let start = Instant::now();
     let within = scaled(lab, Duration::from_secs(30));
     let (pa, pb) = (a.peer_id(), b.peer_id());
-    let (ra, rb) = tokio::join!(
-        a.wait_for(within, is_connected_to(pb)),
-        b.wait_for(within, is_connected_to(pa))
-    );
+    let (ra, rb) = tokio::join!(a.wait_for(within, is_connected_to(pb)), b.wait_for(within, is_connected_to(pa)));
     ra?;
     rb?;
     Ok(start.elapsed())
 }
 
 /// Two nodes, node 0 auto-dialing node 1, both advertising.
-async fn pair<L: Lab>(
-    lab: &mut L,
-    l2cap: bool,
-    specs: [NodeSpec; 2],
-) -> Result<(Node, Node), LabError> {
+async fn pair<L: Lab>(lab: &mut L, l2cap: bool, specs: [NodeSpec; 2]) -> Result<(Node, Node), LabError> {
     let [s0, s1] = specs;
     let mut a = spawn_node(lab, 0, s0, options(l2cap, true)).await?;
     let mut b = spawn_node(lab, 1, s1, options(l2cap, false)).await?;
@@ -154,22 +144,12 @@ async fn bulk<L: Lab>(lab: &L, from: &Node, to: &mut Node, len: u64) -> Result<f
     let sender = from.peer_id();
     let (sent, received) = tokio::join!(
         tokio::time::timeout(within, from.send_bulk(to.peer_id(), len)),
-        to.wait_for(
-            within,
-            |e| matches!(e, NodeEvent::BulkReceived { from, .. } if *from == sender)
-        ),
+        to.wait_for(within, |e| matches!(e, NodeEvent::BulkReceived { from, .. } if *from == sender)),
     );
     sent.map_err(|_| LabError::Timeout(within))??;
     match received? {
-        NodeEvent::BulkReceived {
-            bytes,
-            intact,
-            goodput_bps,
-            ..
-        } => {
-            check(bytes == len && intact, || {
-                format!("received {bytes} of {len} bytes, intact={intact}")
-            })?;
+        NodeEvent::BulkReceived { bytes, intact, goodput_bps, .. } => {
+            check(bytes == len && intact, || format!("received {bytes} of {len} bytes, intact={intact}"))?;
             Ok(goodput_bps)
         }
         _ => unreachable!("wait_for matched a BulkReceived"),
@@ -179,38 +159,25 @@ async fn bulk<L: Lab>(lab: &L, from: &Node, to: &mut Node, len: u64) -> Result<f
 async fn discover_handshake<L: Lab>(lab: &mut L, metrics: &mut Metrics) -> Result<(), LabError> {
     let (a, b) = pair(lab, false, Default::default()).await?;
     let back = a.echo(b.peer_id(), b"noise + yamux over BLE").await?;
-    check(back == b"noise + yamux over BLE", || {
-        "echo came back different".into()
-    })?;
+    check(back == b"noise + yamux over BLE", || "echo came back different".into())?;
     metrics.insert("links".into(), a.live_links().len() as f64);
     Ok(())
 }
 
 async fn transfer<L: Lab>(lab: &mut L, metrics: &mut Metrics, l2cap: bool) -> Result<(), LabError> {
     if l2cap && !lab.caps().l2cap {
-        return Err(LabError::Unsupported(
-            "the lab's nodes cannot use L2CAP CoC".into(),
-        ));
+        return Err(LabError::Unsupported("the lab's nodes cannot use L2CAP CoC".into()));
     }
-    let spec = NodeSpec {
-        max_att_mtu: None,
-        l2cap,
-    };
+    let spec = NodeSpec { max_att_mtu: None, l2cap };
     let (a, mut b) = pair(lab, l2cap, [spec.clone(), spec]).await?;
-    let expected = if l2cap {
-        Bearer::L2capCoc
-    } else {
-        Bearer::Gatt
-    };
+    let expected = if l2cap { Bearer::L2capCoc } else { Bearer::Gatt };
     // The L2CAP channel opens a few connection events after link-up.
     let deadline = Instant::now() + scaled(lab, Duration::from_secs(5));
     while a.live_links().first().map(|l| l.bearer) != Some(expected) && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let bearer = a.live_links().first().map(|l| l.bearer);
-    check(bearer == Some(expected), || {
-        format!("stream runs on {bearer:?}, expected {expected:?}")
-    })?;
+    check(bearer == Some(expected), || format!("stream runs on {bearer:?}, expected {expected:?}"))?;
     let forward = bulk(lab, &a, &mut b, TRANSFER_BYTES).await?;
     let mut a = a;
     let backward = bulk(lab, &b, &mut a, TRANSFER_BYTES).await?;
@@ -220,16 +187,7 @@ async fn transfer<L: Lab>(lab: &mut L, metrics: &mut Metrics, l2cap: bool) -> Re
 }
 
 async fn mtu_differs_per_side<L: Lab>(lab: &mut L, metrics: &mut Metrics) -> Result<(), LabError> {
-    let specs = [
-        NodeSpec {
-            max_att_mtu: Some(517),
-            l2cap: false,
-        },
-        NodeSpec {
-            max_att_mtu: Some(185),
-            l2cap: false,
-        },
-    ];
+    let specs = [NodeSpec { max_att_mtu: Some(517), l2cap: false }, NodeSpec { max_att_mtu: Some(185), l2cap: false }];
     let (mut a, mut b) = pair(lab, false, specs).await?;
     let len = 512 * 1024;
     metrics.insert("goodput_ab_bps".into(), bulk(lab, &a, &mut b, len).await?);
@@ -245,11 +203,7 @@ async fn link_drop_reconnect<L: Lab>(lab: &mut L, metrics: &mut Metrics) -> Resu
     // Start a transfer, then take node 1's radio away once it is under way.
     let sending = a.send_bulk(b.peer_id(), TRANSFER_BYTES);
     let cut = async {
-        while a
-            .links()
-            .first()
-            .is_none_or(|l| l.stats.data_bytes_sent < 64 * 1024)
-        {
+        while a.links().first().is_none_or(|l| l.stats.data_bytes_sent < 64 * 1024) {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         lab.interrupt(1).await?;
@@ -258,42 +212,30 @@ async fn link_drop_reconnect<L: Lab>(lab: &mut L, metrics: &mut Metrics) -> Resu
     let sending = tokio::time::timeout(transfer_budget, sending);
     let (sent, cut_at) = tokio::join!(sending, cut);
     let cut_at = cut_at?;
-    check(!matches!(sent, Ok(Ok(()))), || {
-        "the transfer finished over a cut link".into()
-    })?;
+    check(!matches!(sent, Ok(Ok(()))), || "the transfer finished over a cut link".into())?;
     let within = liveness + detect_slack;
-    let closed = |peer: PeerId| move |e: &NodeEvent| matches!(e, NodeEvent::ConnectionClosed { peer: p, .. } if *p == peer);
+    let closed =
+        |peer: PeerId| move |e: &NodeEvent| matches!(e, NodeEvent::ConnectionClosed { peer: p, .. } if *p == peer);
     let (pa, pb) = (a.peer_id(), b.peer_id());
-    let (ca, cb) = tokio::join!(
-        a.wait_for(within, closed(pb)),
-        b.wait_for(within, closed(pa))
-    );
+    let (ca, cb) = tokio::join!(a.wait_for(within, closed(pb)), b.wait_for(within, closed(pa)));
     for (side, closed) in [("dialer", ca?), ("listener", cb?)] {
-        check(
-            matches!(closed, NodeEvent::ConnectionClosed { error: Some(_), .. }),
-            || format!("{side} saw a clean close, expected an error: {closed:?}"),
-        )?;
+        check(matches!(closed, NodeEvent::ConnectionClosed { error: Some(_), .. }), || {
+            format!("{side} saw a clean close, expected an error: {closed:?}")
+        })?;
     }
     metrics.insert("detect_s".into(), cut_at.elapsed().as_secs_f64());
     lab.restore(1).await?;
     a.dial(b.ble_address());
     let reconnect_start = Instant::now();
     connect(lab, &mut a, &mut b).await?;
-    metrics.insert(
-        "reconnect_s".into(),
-        reconnect_start.elapsed().as_secs_f64(),
-    );
+    metrics.insert("reconnect_s".into(), reconnect_start.elapsed().as_secs_f64());
     let back = a.echo(b.peer_id(), b"after the outage").await?;
-    check(back == b"after the outage", || {
-        "echo after reconnect came back different".into()
-    })
+    check(back == b"after the outage", || "echo after reconnect came back different".into())
 }
 
 async fn simultaneous_dial<L: Lab>(lab: &mut L, metrics: &mut Metrics) -> Result<(), LabError> {
     if lab.caps().node0_central_only {
-        return Err(LabError::Unsupported(
-            "node 0 cannot accept connections, so it cannot be dialed".into(),
-        ));
+        return Err(LabError::Unsupported("node 0 cannot accept connections, so it cannot be dialed".into()));
     }
     let mut a = spawn_node(lab, 0, NodeSpec::default(), options(false, false)).await?;
     let mut b = spawn_node(lab, 1, NodeSpec::default(), options(false, false)).await?;
@@ -307,68 +249,47 @@ async fn simultaneous_dial<L: Lab>(lab: &mut L, metrics: &mut Metrics) -> Result
     tokio::time::sleep(scaled(lab, Duration::from_secs(8))).await;
     let (ca, cb) = (a.connections().await, b.connections().await);
     check(ca.established == 1 && cb.established == 1, || {
-        format!(
-            "connections after the race: {} and {}",
-            ca.established, cb.established
-        )
+        format!("connections after the race: {} and {}", ca.established, cb.established)
     })?;
     let (la, lb) = (a.live_links().len(), b.live_links().len());
-    check(la == 1 && lb == 1, || {
-        format!("live links after the race: {la} and {lb}")
-    })?;
+    check(la == 1 && lb == 1, || format!("live links after the race: {la} and {lb}"))?;
     metrics.insert("links".into(), la as f64);
     let back = a.echo(b.peer_id(), b"one link").await?;
-    check(back == b"one link", || {
-        "echo over the surviving link failed".into()
-    })
+    check(back == b"one link", || "echo over the surviving link failed".into())
 }
 
 async fn relay_chain<L: Lab>(lab: &mut L, metrics: &mut Metrics) -> Result<(), LabError> {
     if lab.caps().node0_central_only {
-        return Err(LabError::Unsupported(
-            "the relay needs every node to accept connections".into(),
-        ));
+        return Err(LabError::Unsupported("the relay needs every node to accept connections".into()));
     }
-    let mut a = spawn_node(lab, 0, NodeSpec::default(), options(false, false)).await?;
-    let relay_options = NodeOptions {
-        relay_server: true,
-        ..options(false, false)
-    };
-    let mut b = spawn_node(lab, 1, NodeSpec::default(), relay_options).await?;
-    let mut c = spawn_node(lab, 2, NodeSpec::default(), options(false, false)).await?;
+    let [ra, rb, rc] = lab.relay_plan();
+    let mut a = spawn_multi(lab, &ra, NodeSpec::default(), options(false, false)).await?;
+    let relay_options = NodeOptions { relay_server: true, ..options(false, false) };
+    let mut b = spawn_multi(lab, &rb, NodeSpec::default(), relay_options).await?;
+    let mut c = spawn_multi(lab, &rc, NodeSpec::default(), options(false, false)).await?;
     for n in [&a, &b, &c] {
         n.listen();
     }
     tokio::time::sleep(scaled(lab, Duration::from_secs(2))).await;
-    let relay = b.ble_address().with(Protocol::P2p(b.peer_id()));
+    // B's last radio faces C, its first faces A (the same radio when the lab has one per node).
+    let b_addresses = b.ble_addresses();
+    let toward_c = b_addresses[b_addresses.len() - 1].clone().with(Protocol::P2p(b.peer_id()));
+    let toward_a = b_addresses[0].clone().with(Protocol::P2p(b.peer_id()));
     // C reserves a slot on B, over its own BLE link to B.
-    c.dial(relay.clone());
+    c.dial(toward_c.clone());
     connect(lab, &mut c, &mut b).await?;
-    c.listen_via(relay.clone());
-    c.wait_for(scaled(lab, Duration::from_secs(30)), |e| {
-        matches!(e, NodeEvent::RelayReserved)
-    })
-    .await?;
+    c.listen_via(toward_c);
+    c.wait_for(scaled(lab, Duration::from_secs(30)), |e| matches!(e, NodeEvent::RelayReserved)).await?;
     // A reaches C through B: two BLE hops, A–B and B–C.
     let start = Instant::now();
-    let circuit = relay
-        .with(Protocol::P2pCircuit)
-        .with(Protocol::P2p(c.peer_id()));
+    let circuit = toward_a.with(Protocol::P2pCircuit).with(Protocol::P2p(c.peer_id()));
     a.dial(circuit);
-    let connected = a
-        .wait_for(
-            scaled(lab, Duration::from_secs(60)),
-            is_connected_to(c.peer_id()),
-        )
-        .await?;
-    let relayed = matches!(&connected, NodeEvent::Connected { address, .. } if address.iter().any(|p| p == Protocol::P2pCircuit));
-    check(relayed, || {
-        format!("A reached C directly, not through the relay: {connected:?}")
-    })?;
+    let connected = a.wait_for(scaled(lab, Duration::from_secs(60)), is_connected_to(c.peer_id())).await?;
+    let relayed =
+        matches!(&connected, NodeEvent::Connected { address, .. } if address.iter().any(|p| p == Protocol::P2pCircuit));
+    check(relayed, || format!("A reached C directly, not through the relay: {connected:?}"))?;
     let back = a.echo(c.peer_id(), b"two hops").await?;
-    check(back == b"two hops", || {
-        "echo through the relay came back different".into()
-    })?;
+    check(back == b"two hops", || "echo through the relay came back different".into())?;
     metrics.insert("circuit_s".into(), start.elapsed().as_secs_f64());
     Ok(())
 }

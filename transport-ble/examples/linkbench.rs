@@ -73,22 +73,10 @@ struct Pair {
     b_control: libp2p_stream::Control,
 }
 
-fn build(
-    case: Case,
-    medium: &SimMedium,
-    x: f64,
-    seed: u64,
-) -> Result<(Swarm<Bench>, BleHandle), BoxError> {
-    let node = NodeConfig {
-        position: (x, 0.0),
-        profile: profile(case),
-        quirks: Quirks::default(),
-    };
+fn build(case: Case, medium: &SimMedium, x: f64, seed: u64) -> Result<(Swarm<Bench>, BleHandle), BoxError> {
+    let node = NodeConfig { position: (x, 0.0), profile: profile(case), quirks: Quirks::default() };
     let driver = medium.add_node(node)?;
-    let mut config = BleConfig {
-        seed: Some(seed),
-        ..BleConfig::default()
-    };
+    let mut config = BleConfig { seed: Some(seed), ..BleConfig::default() };
     config.session.l2cap = case.bearer == Bearer::L2capCoc;
     let transport = BleTransport::spawn(driver, config);
     let handle = transport.handle();
@@ -135,10 +123,7 @@ impl Pair {
         tokio::spawn(async move {
             while let Some(e) = b.next().await {
                 if let SwarmEvent::Behaviour(BenchEvent::Rr(request_response::Event::Message {
-                    message:
-                        request_response::Message::Request {
-                            channel, request, ..
-                        },
+                    message: request_response::Message::Request { channel, request, .. },
                     ..
                 })) = e
                 {
@@ -146,15 +131,7 @@ impl Pair {
                 }
             }
         });
-        Ok(Self {
-            medium,
-            a: events,
-            a_control,
-            a_rr: rr_tx,
-            a_handle,
-            b_id,
-            b_control,
-        })
+        Ok(Self { medium, a: events, a_control, a_rr: rr_tx, a_handle, b_id, b_control })
     }
 
     async fn connected(&mut self) -> Result<Instant, BoxError> {
@@ -172,12 +149,12 @@ impl Pair {
         self.a_rr.send(vec![1])?;
         while let Some(e) = self.a.recv().await {
             match e {
-                SwarmEvent::Behaviour(BenchEvent::Rr(request_response::Event::Message {
-                    ..
-                })) => return Ok(Instant::now()),
-                SwarmEvent::Behaviour(BenchEvent::Rr(
-                    request_response::Event::OutboundFailure { error, .. },
-                )) => return Err(error.into()),
+                SwarmEvent::Behaviour(BenchEvent::Rr(request_response::Event::Message { .. })) => {
+                    return Ok(Instant::now())
+                }
+                SwarmEvent::Behaviour(BenchEvent::Rr(request_response::Event::OutboundFailure { error, .. })) => {
+                    return Err(error.into())
+                }
                 _ => {}
             }
         }
@@ -206,10 +183,7 @@ async fn goodput(case: Case) -> Result<(f64, f64), BoxError> {
         Ok::<_, BoxError>(((total - n0) as f64 * 8.0) / t0.elapsed().as_secs_f64())
     });
     pair.connected().await?;
-    let mut stream = pair
-        .a_control
-        .open_stream(pair.b_id, STREAM_PROTOCOL)
-        .await?;
+    let mut stream = pair.a_control.open_stream(pair.b_id, STREAM_PROTOCOL).await?;
     stream.write_all(&vec![0x5a; TRANSFER]).await?;
     stream.close().await?;
     let goodput = receiver.await??;
@@ -227,17 +201,8 @@ async fn setup_cost(case: Case) -> Result<(Duration, Duration, Duration), BoxErr
     let bare = bare_request_response(case).await?;
     let mut pair = Pair::new(case)?;
     let answered = pair.first_response().await?;
-    let up = pair
-        .a_handle
-        .links()
-        .first()
-        .ok_or("no link")?
-        .established_at;
-    let rtt = pair
-        .medium
-        .link_params(pair.a_handle.links()[0].link)
-        .ok_or("link gone")?
-        .rtt();
+    let up = pair.a_handle.links().first().ok_or("no link")?.established_at;
+    let rtt = pair.medium.link_params(pair.a_handle.links()[0].link).ok_or("link gone")?.rtt();
     Ok((bare, answered - up, rtt))
 }
 
@@ -247,32 +212,14 @@ async fn bare_request_response(case: Case) -> Result<Duration, BoxError> {
     use libp2p::core::Endpoint;
 
     let medium = SimMedium::new(MediumConfig::default());
-    let node = |x| NodeConfig {
-        position: (x, 0.0),
-        profile: profile(case),
-        quirks: Quirks::default(),
-    };
-    let mut a = BleTransport::spawn(
-        medium.add_node(node(0.0))?,
-        BleConfig {
-            seed: Some(1),
-            ..Default::default()
-        },
-    );
-    let mut b = BleTransport::spawn(
-        medium.add_node(node(2.0))?,
-        BleConfig {
-            seed: Some(2),
-            ..Default::default()
-        },
-    );
+    let node = |x| NodeConfig { position: (x, 0.0), profile: profile(case), quirks: Quirks::default() };
+    let mut a = BleTransport::spawn(medium.add_node(node(0.0))?, BleConfig { seed: Some(1), ..Default::default() });
+    let mut b = BleTransport::spawn(medium.add_node(node(2.0))?, BleConfig { seed: Some(2), ..Default::default() });
     let handle = a.handle();
     b.listen_on(ListenerId::next(), "/memory/0".parse()?)?;
     let b_addr = b.handle().local_address();
     tokio::spawn(async move {
-        while let Some(event) =
-            futures::future::poll_fn(|cx| std::pin::Pin::new(&mut b).poll(cx).map(Some)).await
-        {
+        while let Some(event) = futures::future::poll_fn(|cx| std::pin::Pin::new(&mut b).poll(cx).map(Some)).await {
             if let TransportEvent::Incoming { upgrade, .. } = event {
                 tokio::spawn(async move {
                     let mut s = upgrade.await?;
@@ -286,10 +233,7 @@ async fn bare_request_response(case: Case) -> Result<Duration, BoxError> {
         }
     });
     // Wait for a's scanner to see b.
-    let opts = DialOpts {
-        role: Endpoint::Dialer,
-        port_use: PortUse::New,
-    };
+    let opts = DialOpts { role: Endpoint::Dialer, port_use: PortUse::New };
     let mut stream = loop {
         tokio::time::sleep(Duration::from_millis(200)).await;
         if let Ok(dial) = a.dial(b_addr.clone(), opts) {
@@ -307,18 +251,10 @@ async fn run() -> Result<(), BoxError> {
     let mut cases = Vec::new();
     for phy in [Phy::Le1M, Phy::Le2M] {
         for mtu in [23, 185, 247, 517] {
-            cases.push(Case {
-                bearer: Bearer::Gatt,
-                phy,
-                mtu,
-            });
+            cases.push(Case { bearer: Bearer::Gatt, phy, mtu });
         }
     }
-    cases.push(Case {
-        bearer: Bearer::L2capCoc,
-        phy: Phy::Le2M,
-        mtu: 247,
-    });
+    cases.push(Case { bearer: Bearer::L2capCoc, phy: Phy::Le2M, mtu: 247 });
     let mut worst_large = f64::INFINITY;
     let mut worst_small = f64::INFINITY;
     for case in cases {
@@ -339,11 +275,7 @@ async fn run() -> Result<(), BoxError> {
             worst_small = worst_small.min(efficiency);
         }
     }
-    let case = Case {
-        bearer: Bearer::Gatt,
-        phy: Phy::Le2M,
-        mtu: 247,
-    };
+    let case = Case { bearer: Bearer::Gatt, phy: Phy::Le2M, mtu: 247 };
     let (bare, full, rtt) = setup_cost(case).await?;
     let added = (full.as_secs_f64() - bare.as_secs_f64()) / rtt.as_secs_f64();
     println!(
@@ -362,9 +294,6 @@ async fn run() -> Result<(), BoxError> {
 }
 
 fn main() -> Result<(), BoxError> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_time()
-        .start_paused(true)
-        .build()?;
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_time().start_paused(true).build()?;
     runtime.block_on(run())
 }

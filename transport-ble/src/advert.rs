@@ -68,18 +68,13 @@ impl AdvertPayload {
 
     /// Decodes service data; unknown flag bits are kept.
     pub fn decode(data: &[u8]) -> Result<Self, AdvertError> {
-        let raw: [u8; ADVERT_LEN] = data
-            .try_into()
-            .map_err(|_| AdvertError::Length(data.len()))?;
+        let raw: [u8; ADVERT_LEN] = data.try_into().map_err(|_| AdvertError::Length(data.len()))?;
         if raw[0] != ADVERT_VERSION {
             return Err(AdvertError::Version(raw[0]));
         }
         let mut id = [0u8; 8];
         id.copy_from_slice(&raw[2..]);
-        Ok(Self {
-            flags: raw[1],
-            ephemeral_id: EphemeralId(u64::from_be_bytes(id)),
-        })
+        Ok(Self { flags: raw[1], ephemeral_id: EphemeralId(u64::from_be_bytes(id)) })
     }
 }
 
@@ -91,15 +86,9 @@ mod tests {
 
     #[test]
     fn layout() {
-        let p = AdvertPayload {
-            flags: 1,
-            ephemeral_id: EphemeralId(0x0102_0304_0506_0708),
-        };
+        let p = AdvertPayload { flags: 1, ephemeral_id: EphemeralId(0x0102_0304_0506_0708) };
         assert_eq!(&p.encode()[..], &[1, 1, 1, 2, 3, 4, 5, 6, 7, 8]);
-        assert_eq!(
-            AdvertPayload::decode(&[2; 10]),
-            Err(AdvertError::Version(2))
-        );
+        assert_eq!(AdvertPayload::decode(&[2; 10]), Err(AdvertError::Version(2)));
         assert_eq!(AdvertPayload::decode(&[1; 9]), Err(AdvertError::Length(9)));
     }
 

@@ -43,8 +43,7 @@ impl Default for BleConfig {
 
 impl BleConfig {
     pub(crate) fn rotation(&self) -> Duration {
-        self.rotation_interval
-            .clamp(Duration::from_secs(1), MAX_ROTATION)
+        self.rotation_interval.clamp(Duration::from_secs(1), MAX_ROTATION)
     }
 }
 
@@ -88,8 +87,9 @@ pub fn parse_ble_multiaddr(addr: &libp2p_core::Multiaddr) -> Option<u64> {
     use libp2p_core::multiaddr::Protocol;
     let mut it = addr.iter();
     match (it.next(), it.next(), it.next()) {
-        (Some(Protocol::Memory(id)), None, None)
-        | (Some(Protocol::Memory(id)), Some(Protocol::P2p(_)), None) => Some(id),
+        (Some(Protocol::Memory(id)), None, None) | (Some(Protocol::Memory(id)), Some(Protocol::P2p(_)), None) => {
+            Some(id)
+        }
         _ => None,
     }
 }
@@ -105,20 +105,10 @@ mod tests {
         assert_eq!(addr.to_string(), "/memory/65261");
         assert_eq!(parse_ble_multiaddr(&addr), Some(0xfeed));
         let with_peer: libp2p_core::Multiaddr =
-            "/memory/7/p2p/12D3KooWGpdAidqjrrbEhHRghCgQzGHjbAs5YuWJbg52Jsa9cbdA"
-                .parse()
-                .unwrap();
+            "/memory/7/p2p/12D3KooWGpdAidqjrrbEhHRghCgQzGHjbAs5YuWJbg52Jsa9cbdA".parse().unwrap();
         assert_eq!(parse_ble_multiaddr(&with_peer), Some(7));
-        for other in [
-            "/ip4/1.2.3.4/tcp/1",
-            "/memory/1/memory/2",
-            "/memory/3/p2p-circuit",
-        ] {
-            assert_eq!(
-                parse_ble_multiaddr(&other.parse().unwrap()),
-                None,
-                "{other}"
-            );
+        for other in ["/ip4/1.2.3.4/tcp/1", "/memory/1/memory/2", "/memory/3/p2p-circuit"] {
+            assert_eq!(parse_ble_multiaddr(&other.parse().unwrap()), None, "{other}");
         }
     }
 }

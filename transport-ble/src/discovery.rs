@@ -10,8 +10,8 @@ use libp2p_core::{Endpoint, Multiaddr};
 use libp2p_identity::PeerId;
 use libp2p_swarm::dial_opts::DialOpts;
 use libp2p_swarm::{
-    dummy, ConnectionClosed, ConnectionDenied, ConnectionId, DialFailure, FromSwarm,
-    NetworkBehaviour, THandler, THandlerInEvent, THandlerOutEvent, ToSwarm,
+    dummy, ConnectionClosed, ConnectionDenied, ConnectionId, DialFailure, FromSwarm, NetworkBehaviour, THandler,
+    THandlerInEvent, THandlerOutEvent, ToSwarm,
 };
 
 use crate::transport::BleHandle;
@@ -30,7 +30,7 @@ pub enum Event {
 
 /// Reports BLE sightings and, with auto-dial, connects to every sighted node it has no connection to.
 pub struct Behaviour {
-    handle: BleHandle,
+    handles: Vec<BleHandle>,
     auto_dial: bool,
     connected: HashMap<Multiaddr, usize>,
     dialing: HashMap<ConnectionId, Multiaddr>,
@@ -39,9 +39,11 @@ pub struct Behaviour {
 }
 
 impl Behaviour {
-    pub(crate) fn new(handle: BleHandle, auto_dial: bool) -> Self {
+    /// Discovery over several BLE transports of one swarm (one per adapter); [`crate::BleTransport::discovery`]
+    /// covers the usual single transport.
+    pub fn new(handles: Vec<BleHandle>, auto_dial: bool) -> Self {
         Self {
-            handle,
+            handles,
             auto_dial,
             connected: HashMap::new(),
             dialing: HashMap::new(),
@@ -104,17 +106,18 @@ impl NetworkBehaviour for Behaviour {
         }
     }
 
-    fn on_connection_handler_event(
-        &mut self,
-        _: PeerId,
-        _: ConnectionId,
-        event: THandlerOutEvent<Self>,
-    ) {
+    fn on_connection_handler_event(&mut self, _: PeerId, _: ConnectionId, event: THandlerOutEvent<Self>) {
         libp2p_core::util::unreachable(event)
     }
 
     fn poll(&mut self, cx: &mut Context<'_>) -> Poll<ToSwarm<Event, THandlerInEvent<Self>>> {
-        while let Poll::Ready(sighting) = self.handle.poll_sighting(cx) {
+        let mut sightings = Vec::new();
+        for handle in &self.handles {
+            while let Poll::Ready(sighting) = handle.poll_sighting(cx) {
+                sightings.push(sighting);
+            }
+        }
+        for sighting in sightings {
             let addr = sighting.address;
             let idle = !self.connected.contains_key(&addr) && !self.dialing_addrs.contains(&addr);
             if self.auto_dial && idle {
@@ -125,10 +128,7 @@ impl NetworkBehaviour for Behaviour {
             }
             if sighting.new {
                 self.pending
-                    .push_back(ToSwarm::GenerateEvent(Event::Discovered {
-                        address: addr,
-                        rssi: sighting.rssi,
-                    }));
+                    .push_back(ToSwarm::GenerateEvent(Event::Discovered { address: addr, rssi: sighting.rssi }));
             }
         }
         match self.pending.pop_front() {

@@ -19,8 +19,7 @@ pub const RX_CHARACTERISTIC_UUID: Uuid = Uuid::from_u128(0x5f9b_34fb_7d4e_4c1a_9
 /// Characteristic the peripheral notifies on.
 pub const TX_CHARACTERISTIC_UUID: Uuid = Uuid::from_u128(0x5f9b_34fb_7d4e_4c1a_9a47_0c3e_8b2d_6a12);
 /// Readable characteristic holding the L2CAP PSM as a little-endian u16 (BlueZ cannot advertise a PSM).
-pub const PSM_CHARACTERISTIC_UUID: Uuid =
-    Uuid::from_u128(0x5f9b_34fb_7d4e_4c1a_9a47_0c3e_8b2d_6a13);
+pub const PSM_CHARACTERISTIC_UUID: Uuid = Uuid::from_u128(0x5f9b_34fb_7d4e_4c1a_9a47_0c3e_8b2d_6a13);
 
 /// A remote device as the driver knows it. Drivers map platform handles (MAC addresses, iOS peripheral UUIDs) to
 /// these small ids.

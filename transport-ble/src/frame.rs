@@ -51,11 +51,7 @@ impl FrameHeader {
     /// Encodes the header. `seq` is reduced mod 32; `len` must be at most [`MAX_PAYLOAD`].
     pub fn encode(self) -> [u8; HEADER_LEN] {
         debug_assert!(usize::from(self.len) <= MAX_PAYLOAD);
-        let kind = if self.kind == FrameKind::Control {
-            KIND_BIT
-        } else {
-            0
-        };
+        let kind = if self.kind == FrameKind::Control { KIND_BIT } else { 0 };
         let seq = u16::from(self.seq % SEQ_MODULUS) << SEQ_SHIFT;
         (kind | seq | (self.len & MAX_PAYLOAD as u16)).to_be_bytes()
     }
@@ -64,11 +60,7 @@ impl FrameHeader {
     pub fn decode(raw: [u8; HEADER_LEN]) -> Self {
         let v = u16::from_be_bytes(raw);
         Self {
-            kind: if v & KIND_BIT != 0 {
-                FrameKind::Control
-            } else {
-                FrameKind::Data
-            },
+            kind: if v & KIND_BIT != 0 { FrameKind::Control } else { FrameKind::Data },
             seq: ((v >> SEQ_SHIFT) & 0x1f) as u8,
             len: v & MAX_PAYLOAD as u16,
         }
@@ -275,10 +267,7 @@ impl Control {
             other => return Err(FrameError::UnknownControl(other)),
         };
         if rest.len() != need {
-            return Err(FrameError::BadControlLength {
-                kind,
-                len: rest.len(),
-            });
+            return Err(FrameError::BadControlLength { kind, len: rest.len() });
         }
         Ok(match kind {
             T_HELLO => Control::Hello(Hello {
@@ -288,20 +277,12 @@ impl Control {
                 window: rest.get_u32(),
                 att_mtu: rest.get_u16(),
             }),
-            T_CREDIT => Control::Credit {
-                increment: rest.get_u32(),
-            },
+            T_CREDIT => Control::Credit { increment: rest.get_u32() },
             T_PING => Control::Ping,
-            T_CLOSE => Control::Close {
-                reason: CloseReason::from_code(rest.get_u8()),
-            },
-            T_L2CAP_OFFER => Control::L2capOffer {
-                psm: rest.get_u16(),
-            },
+            T_CLOSE => Control::Close { reason: CloseReason::from_code(rest.get_u8()) },
+            T_L2CAP_OFFER => Control::L2capOffer { psm: rest.get_u16() },
             T_SWITCH => Control::Switch,
-            _ => Control::Mtu {
-                att_mtu: rest.get_u16(),
-            },
+            _ => Control::Mtu { att_mtu: rest.get_u16() },
         })
     }
 }
@@ -309,11 +290,7 @@ impl Control {
 /// Appends one encoded frame to `out`.
 pub fn put_frame(out: &mut Vec<u8>, kind: FrameKind, seq: u8, payload: &[u8]) {
     debug_assert!(payload.len() <= MAX_PAYLOAD);
-    let header = FrameHeader {
-        kind,
-        seq,
-        len: payload.len() as u16,
-    };
+    let header = FrameHeader { kind, seq, len: payload.len() as u16 };
     out.extend_from_slice(&header.encode());
     out.extend_from_slice(payload);
 }
@@ -334,13 +311,8 @@ pub fn decode_gatt_value(value: &[u8]) -> Result<(FrameHeader, &[u8]), FrameErro
     let payload = &value[HEADER_LEN..];
     let declared = usize::from(header.len);
     match payload.len().cmp(&declared) {
-        std::cmp::Ordering::Less => Err(FrameError::Truncated {
-            declared: header.len,
-            actual: payload.len(),
-        }),
-        std::cmp::Ordering::Greater => Err(FrameError::TrailingBytes {
-            extra: payload.len() - declared,
-        }),
+        std::cmp::Ordering::Less => Err(FrameError::Truncated { declared: header.len, actual: payload.len() }),
+        std::cmp::Ordering::Greater => Err(FrameError::TrailingBytes { extra: payload.len() - declared }),
         std::cmp::Ordering::Equal => Ok((header, payload)),
     }
 }
@@ -381,8 +353,7 @@ impl StreamDecoder {
     }
 
     fn pending_header(&self) -> Option<FrameHeader> {
-        (self.partial.len() >= HEADER_LEN)
-            .then(|| FrameHeader::decode([self.partial[0], self.partial[1]]))
+        (self.partial.len() >= HEADER_LEN).then(|| FrameHeader::decode([self.partial[0], self.partial[1]]))
     }
 }
 

@@ -59,11 +59,7 @@ where
     type Future = futures::future::Ready<Result<Muxer<C>, io::Error>>;
 
     fn upgrade_inbound(self, io: C, _: Self::Info) -> Self::Future {
-        futures::future::ready(Ok(Muxer::new(yamux::Connection::new(
-            io,
-            self.0,
-            yamux::Mode::Server,
-        ))))
+        futures::future::ready(Ok(Muxer::new(yamux::Connection::new(io, self.0, yamux::Mode::Server))))
     }
 }
 
@@ -76,11 +72,7 @@ where
     type Future = futures::future::Ready<Result<Muxer<C>, io::Error>>;
 
     fn upgrade_outbound(self, io: C, _: Self::Info) -> Self::Future {
-        futures::future::ready(Ok(Muxer::new(yamux::Connection::new(
-            io,
-            self.0,
-            yamux::Mode::Client,
-        ))))
+        futures::future::ready(Ok(Muxer::new(yamux::Connection::new(io, self.0, yamux::Mode::Client))))
     }
 }
 
@@ -95,11 +87,7 @@ pub struct Muxer<C> {
 
 impl<C> Muxer<C> {
     fn new(connection: yamux::Connection<C>) -> Self {
-        Self {
-            connection,
-            inbound: VecDeque::new(),
-            inbound_waker: None,
-        }
+        Self { connection, inbound: VecDeque::new(), inbound_waker: None }
     }
 }
 
@@ -107,10 +95,7 @@ impl<C> Muxer<C>
 where
     C: AsyncRead + AsyncWrite + Unpin,
 {
-    fn poll_next_inbound(
-        &mut self,
-        cx: &mut Context<'_>,
-    ) -> Poll<Result<yamux::Stream, yamux::ConnectionError>> {
+    fn poll_next_inbound(&mut self, cx: &mut Context<'_>) -> Poll<Result<yamux::Stream, yamux::ConnectionError>> {
         match self.connection.poll_next_inbound(cx) {
             Poll::Ready(Some(result)) => Poll::Ready(result),
             Poll::Ready(None) => Poll::Ready(Err(yamux::ConnectionError::Closed)),
@@ -126,10 +111,7 @@ where
     type Substream = yamux::Stream;
     type Error = yamux::ConnectionError;
 
-    fn poll_inbound(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Result<yamux::Stream, Self::Error>> {
+    fn poll_inbound(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<yamux::Stream, Self::Error>> {
         let this = self.get_mut();
         if let Some(stream) = this.inbound.pop_front() {
             return Poll::Ready(Ok(stream));
@@ -141,10 +123,7 @@ where
         polled
     }
 
-    fn poll_outbound(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Result<yamux::Stream, Self::Error>> {
+    fn poll_outbound(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<yamux::Stream, Self::Error>> {
         self.get_mut().connection.poll_new_outbound(cx)
     }
 
@@ -152,10 +131,7 @@ where
         self.get_mut().connection.poll_close(cx)
     }
 
-    fn poll(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Result<StreamMuxerEvent, Self::Error>> {
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<StreamMuxerEvent, Self::Error>> {
         let this = self.get_mut();
         let stream = match this.poll_next_inbound(cx) {
             Poll::Ready(Ok(stream)) => stream,
@@ -163,9 +139,7 @@ where
             Poll::Pending => return Poll::Pending,
         };
         if this.inbound.len() >= MAX_STREAMS {
-            tracing::warn!(
-                "dropping inbound yamux stream: {MAX_STREAMS} already wait to be accepted"
-            );
+            tracing::warn!("dropping inbound yamux stream: {MAX_STREAMS} already wait to be accepted");
         } else {
             this.inbound.push_back(stream);
             if let Some(w) = this.inbound_waker.take() {

@@ -23,9 +23,7 @@ pub struct BleStream {
 
 impl std::fmt::Debug for BleStream {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("BleStream")
-            .field("link", &self.link)
-            .finish()
+        f.debug_struct("BleStream").field("link", &self.link).finish()
     }
 }
 
@@ -36,12 +34,7 @@ impl BleStream {
         handle: Arc<StreamHandle>,
         engine_waker: Arc<AtomicWaker>,
     ) -> Self {
-        Self {
-            core,
-            link,
-            handle,
-            engine_waker,
-        }
+        Self { core, link, handle, engine_waker }
     }
 
     /// The driver's id of the link under this stream.
@@ -71,11 +64,7 @@ fn gone() -> io::Error {
 }
 
 impl AsyncRead for BleStream {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut [u8],
-    ) -> Poll<io::Result<usize>> {
+    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
         let mut core = lock(&self.core);
         let Some(entry) = core.links.get_mut(&self.link) else {
             return Poll::Ready(Err(gone()));
@@ -98,11 +87,7 @@ impl AsyncRead for BleStream {
 }
 
 impl AsyncWrite for BleStream {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
         let mut core = lock(&self.core);
         let Some(entry) = core.links.get_mut(&self.link) else {
             return Poll::Ready(Err(gone()));
@@ -130,9 +115,7 @@ impl AsyncWrite for BleStream {
     fn poll_close(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let mut core = lock(&self.core);
         if let Some(entry) = core.links.get_mut(&self.link) {
-            entry
-                .session
-                .close(tokio::time::Instant::now().into_std(), CloseReason::Normal);
+            entry.session.close(tokio::time::Instant::now().into_std(), CloseReason::Normal);
         }
         drop(core);
         self.engine_waker.wake();

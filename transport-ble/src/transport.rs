@@ -49,14 +49,12 @@ impl BleTransport {
 
     /// A handle to observe the transport after the swarm took it.
     pub fn handle(&self) -> BleHandle {
-        BleHandle {
-            core: self.core.clone(),
-        }
+        BleHandle { core: self.core.clone() }
     }
 
     /// The discovery behaviour for this transport; with `auto_dial` it dials every Pollen peer it sees.
     pub fn discovery(&self, auto_dial: bool) -> discovery::Behaviour {
-        discovery::Behaviour::new(self.handle(), auto_dial)
+        discovery::Behaviour::new(vec![self.handle()], auto_dial)
     }
 }
 
@@ -82,13 +80,15 @@ impl Transport for BleTransport {
     type ListenerUpgrade = Upgrade;
     type Dial = BoxFuture<'static, Result<BleStream, BleError>>;
 
-    fn listen_on(
-        &mut self,
-        id: ListenerId,
-        addr: Multiaddr,
-    ) -> Result<(), TransportError<BleError>> {
+    /// Listens on `/memory/0` by advertising. A transport that already advertises declines further listens as
+    /// "not supported", so a swarm with one BLE transport per adapter (composed with `or_transport`) gives each its
+    /// own listener.
+    fn listen_on(&mut self, id: ListenerId, addr: Multiaddr) -> Result<(), TransportError<BleError>> {
         match parse_ble_multiaddr(&addr) {
-            Some(0) => lock(&self.core).listen(id).map_err(TransportError::Other),
+            Some(0) => match lock(&self.core).listen(id) {
+                Err(BleError::ListenerExists) => Err(TransportError::MultiaddrNotSupported(addr)),
+                other => other.map_err(TransportError::Other),
+            },
             _ => Err(TransportError::MultiaddrNotSupported(addr)),
         }
     }
@@ -97,13 +97,11 @@ impl Transport for BleTransport {
         lock(&self.core).remove_listener(id)
     }
 
-    fn dial(
-        &mut self,
-        addr: Multiaddr,
-        _opts: DialOpts,
-    ) -> Result<Self::Dial, TransportError<BleError>> {
+    /// Dials a `/memory/<ephemeral id>` address this transport's scanner has seen. Addresses it has not seen are
+    /// declined as "not supported", so another BLE transport of the same swarm (another adapter) can take them.
+    fn dial(&mut self, addr: Multiaddr, _opts: DialOpts) -> Result<Self::Dial, TransportError<BleError>> {
         let remote = match parse_ble_multiaddr(&addr) {
-            Some(id) if id != 0 => id,
+            Some(id) if id != 0 && lock(&self.core).has_seen(id) => id,
             _ => return Err(TransportError::MultiaddrNotSupported(addr)),
         };
         let core = self.core.clone();

@@ -23,10 +23,7 @@ pub(super) fn send_gatt(
 ) -> Result<(), SendError> {
     let writer = tx.gatt.clone().ok_or(SendError::NoSuchLink)?;
     if data.len() > writer.mtu() {
-        return Err(SendError::TooLarge {
-            len: data.len(),
-            max: writer.mtu(),
-        });
+        return Err(SendError::TooLarge { len: data.len(), max: writer.mtu() });
     }
     match writer.try_send(data) {
         Ok(()) => Ok(()),
@@ -36,10 +33,7 @@ pub(super) fn send_gatt(
                 let events = events.clone();
                 tokio::spawn(async move {
                     if writer.sendable().await.is_ok() {
-                        let _ = events.send(DriverEvent::SendReady {
-                            link,
-                            bearer: Bearer::Gatt,
-                        });
+                        let _ = events.send(DriverEvent::SendReady { link, bearer: Bearer::Gatt });
                     }
                 });
             }
@@ -65,10 +59,7 @@ pub(super) fn send_l2cap(
                 let events = events.clone();
                 tokio::spawn(async move {
                     if queue.reserve().await.is_ok() {
-                        let _ = events.send(DriverEvent::SendReady {
-                            link,
-                            bearer: Bearer::L2capCoc,
-                        });
+                        let _ = events.send(DriverEvent::SendReady { link, bearer: Bearer::L2capCoc });
                     }
                 });
             }
@@ -108,11 +99,7 @@ pub(super) fn spawn_gatt_reader(
         loop {
             match reader.recv().await {
                 Ok(value) if !value.is_empty() => {
-                    let event = DriverEvent::Received {
-                        link,
-                        bearer: Bearer::Gatt,
-                        data: value.into(),
-                    };
+                    let event = DriverEvent::Received { link, bearer: Bearer::Gatt, data: value.into() };
                     if events.send(event).is_err() {
                         return;
                     }
@@ -149,12 +136,7 @@ pub(super) fn attach_l2cap(
     stream: Stream,
     events: &mpsc::UnboundedSender<DriverEvent>,
 ) -> bool {
-    let max_sdu = stream
-        .as_ref()
-        .send_mtu()
-        .map(usize::from)
-        .unwrap_or(23)
-        .max(23);
+    let max_sdu = stream.as_ref().send_mtu().map(usize::from).unwrap_or(23).max(23);
     let (mut read, mut write) = stream.into_split();
     let (queue, mut sdus) = mpsc::channel::<Vec<u8>>(L2CAP_QUEUE);
     let writer = tokio::spawn(async move {
@@ -172,14 +154,7 @@ pub(super) fn attach_l2cap(
             match read.read(&mut buf).await {
                 Ok(n) if n > 0 => {
                     let data = bytes::Bytes::copy_from_slice(&buf[..n]);
-                    if events_r
-                        .send(DriverEvent::Received {
-                            link,
-                            bearer: Bearer::L2capCoc,
-                            data,
-                        })
-                        .is_err()
-                    {
+                    if events_r.send(DriverEvent::Received { link, bearer: Bearer::L2capCoc, data }).is_err() {
                         return;
                     }
                 }

@@ -30,8 +30,8 @@ use bluer::{Address, AddressType};
 use tokio::sync::mpsc;
 
 use crate::driver::{
-    Advertisement, Bearer, BleDriver, Capabilities, DeviceId, DriverError, DriverEvent, LinkId,
-    Role, ScanFilter, SendError,
+    Advertisement, Bearer, BleDriver, Capabilities, DeviceId, DriverError, DriverEvent, LinkId, Role, ScanFilter,
+    SendError,
 };
 
 /// The largest ATT MTU reported to the link session: bluetoothd 5.66 drops Write Commands over 510 bytes.
@@ -86,25 +86,12 @@ impl Shared {
     pub(crate) fn new_link(&mut self, device: DeviceId, role: Role) -> LinkId {
         let id = LinkId(self.next_link);
         self.next_link += 1;
-        self.links.insert(
-            id,
-            LinkTx {
-                device,
-                role,
-                gatt: None,
-                l2cap: None,
-                waiting: [false; 2],
-                tasks: Vec::new(),
-            },
-        );
+        self.links.insert(id, LinkTx { device, role, gatt: None, l2cap: None, waiting: [false; 2], tasks: Vec::new() });
         id
     }
 
     pub(crate) fn link_of(&self, device: DeviceId, role: Role) -> Option<LinkId> {
-        self.links
-            .iter()
-            .find(|(_, l)| l.device == device && l.role == role)
-            .map(|(id, _)| *id)
+        self.links.iter().find(|(_, l)| l.device == device && l.role == role).map(|(id, _)| *id)
     }
 }
 
@@ -151,28 +138,11 @@ impl BluezDriver {
             // Dual-mode adapters report "public"; for LE sockets that is LePublic.
             _ => AddressType::LePublic,
         };
-        let shared = Arc::new(Mutex::new(Shared {
-            links: HashMap::new(),
-            next_link: 1,
-        }));
+        let shared = Arc::new(Mutex::new(Shared { links: HashMap::new(), next_link: 1 }));
         let (commands, command_rx) = mpsc::unbounded_channel();
         let (event_tx, events) = mpsc::unbounded_channel();
-        let worker = worker::Worker::start(
-            session,
-            adapter,
-            shared.clone(),
-            command_rx,
-            event_tx.clone(),
-        )
-        .await?;
-        Ok(Self {
-            shared,
-            commands,
-            events,
-            event_tx,
-            local: (address, address_type),
-            worker,
-        })
+        let worker = worker::Worker::start(session, adapter, shared.clone(), command_rx, event_tx.clone()).await?;
+        Ok(Self { shared, commands, events, event_tx, local: (address, address_type), worker })
     }
 
     /// This adapter's address.
@@ -181,9 +151,7 @@ impl BluezDriver {
     }
 
     fn command(&self, command: Command) -> Result<(), DriverError> {
-        self.commands
-            .send(command)
-            .map_err(|_| DriverError::Platform("BlueZ worker stopped".into()))
+        self.commands.send(command).map_err(|_| DriverError::Platform("BlueZ worker stopped".into()))
     }
 }
 
@@ -195,11 +163,7 @@ impl Drop for BluezDriver {
 
 impl BleDriver for BluezDriver {
     fn capabilities(&self) -> Capabilities {
-        Capabilities {
-            central: true,
-            peripheral: true,
-            l2cap: true,
-        }
+        Capabilities { central: true, peripheral: true, l2cap: true }
     }
 
     fn start_advertising(&mut self, advertisement: &Advertisement) -> Result<(), DriverError> {
@@ -226,9 +190,7 @@ impl BleDriver for BluezDriver {
         use bluer::l2cap::{Socket, SocketAddr};
         let socket = Socket::new_stream().map_err(platform)?;
         // PSM 0: the kernel picks a free dynamic LE PSM (0x80..=0xff).
-        socket
-            .bind(SocketAddr::new(self.local.0, self.local.1, 0))
-            .map_err(platform)?;
+        socket.bind(SocketAddr::new(self.local.0, self.local.1, 0)).map_err(platform)?;
         let listener = socket.listen(4).map_err(platform)?;
         let psm = listener.as_ref().local_addr().map_err(platform)?.psm;
         self.command(Command::AcceptL2cap(listener))?;

@@ -8,14 +8,13 @@ use std::time::Duration;
 use bluer::adv::{Advertisement as BluerAdvertisement, AdvertisementHandle, Type as AdvType};
 use bluer::gatt::local::{
     characteristic_control, Application, ApplicationHandle, Characteristic, CharacteristicControl,
-    CharacteristicControlEvent, CharacteristicNotify, CharacteristicNotifyMethod,
-    CharacteristicRead, CharacteristicWrite, CharacteristicWriteMethod, Service,
+    CharacteristicControlEvent, CharacteristicNotify, CharacteristicNotifyMethod, CharacteristicRead,
+    CharacteristicWrite, CharacteristicWriteMethod, Service,
 };
 use bluer::gatt::CharacteristicReader;
 use bluer::l2cap::{Socket, SocketAddr, StreamListener};
 use bluer::{
-    Adapter, AdapterEvent, AdapterProperty, Address, AddressType, DiscoveryFilter,
-    DiscoveryTransport, Session,
+    Adapter, AdapterEvent, AdapterProperty, Address, AddressType, DiscoveryFilter, DiscoveryTransport, Session,
 };
 use futures::{FutureExt, StreamExt};
 use tokio::sync::mpsc;
@@ -23,9 +22,8 @@ use tokio::sync::mpsc;
 use super::link_io::{attach_l2cap, link_down, spawn_gatt_reader, spawn_writer_watch};
 use super::{address_of, device_id, lock, platform, Command, Shared, BLUEZ_MAX_ATT_MTU};
 use crate::driver::{
-    Advertisement, ConnectError, DeviceId, DisconnectReason, DriverError, DriverEvent, LinkId,
-    Role, ScanFilter, POLLEN_SERVICE_UUID, PSM_CHARACTERISTIC_UUID, RX_CHARACTERISTIC_UUID,
-    TX_CHARACTERISTIC_UUID,
+    Advertisement, ConnectError, DeviceId, DisconnectReason, DriverError, DriverEvent, LinkId, Role, ScanFilter,
+    POLLEN_SERVICE_UUID, PSM_CHARACTERISTIC_UUID, RX_CHARACTERISTIC_UUID, TX_CHARACTERISTIC_UUID,
 };
 
 /// Upper bound on a connect (connection + service discovery + notification subscription).
@@ -55,14 +53,10 @@ pub(super) struct Worker {
 
 /// The ATT MTU to report for a GATT fd whose value limit is `fd_mtu` (BlueZ reports ATT MTU − 3).
 fn att_mtu(fd_mtu: usize) -> u16 {
-    u16::try_from(fd_mtu + 3)
-        .unwrap_or(u16::MAX)
-        .min(BLUEZ_MAX_ATT_MTU)
+    u16::try_from(fd_mtu + 3).unwrap_or(u16::MAX).min(BLUEZ_MAX_ATT_MTU)
 }
 
-fn gatt_application(
-    psm: Arc<Mutex<Option<u16>>>,
-) -> (Application, CharacteristicControl, CharacteristicControl) {
+fn gatt_application(psm: Arc<Mutex<Option<u16>>>) -> (Application, CharacteristicControl, CharacteristicControl) {
     let (rx_control, rx_handle) = characteristic_control();
     let (tx_control, tx_handle) = characteristic_control();
     let read_psm = move |_| {
@@ -96,11 +90,7 @@ fn gatt_application(
                 },
                 Characteristic {
                     uuid: PSM_CHARACTERISTIC_UUID,
-                    read: Some(CharacteristicRead {
-                        read: true,
-                        fun: Box::new(read_psm),
-                        ..Default::default()
-                    }),
+                    read: Some(CharacteristicRead { read: true, fun: Box::new(read_psm), ..Default::default() }),
                     ..Default::default()
                 },
             ],
@@ -121,10 +111,7 @@ impl Worker {
     ) -> Result<tokio::task::JoinHandle<()>, DriverError> {
         let psm = Arc::new(Mutex::new(None));
         let (app, mut rx_control, mut tx_control) = gatt_application(psm.clone());
-        let app = adapter
-            .serve_gatt_application(app)
-            .await
-            .map_err(platform)?;
+        let app = adapter.serve_gatt_application(app).await.map_err(platform)?;
         let mut adapter_events = Box::pin(adapter.events().await.map_err(platform)?);
         let (internal, mut internal_rx) = mpsc::unbounded_channel();
         let mut worker = Worker {
@@ -205,10 +192,7 @@ impl Worker {
             discoverable: Some(true),
             ..Default::default()
         };
-        let compact = BluerAdvertisement {
-            service_uuids: BTreeSet::new(),
-            ..full.clone()
-        };
+        let compact = BluerAdvertisement { service_uuids: BTreeSet::new(), ..full.clone() };
         for candidate in [full, compact] {
             match self.adapter.advertise(candidate).await {
                 Ok(handle) => {
@@ -228,11 +212,7 @@ impl Worker {
         let Some(filter) = self.scan.clone() else {
             return;
         };
-        let le = DiscoveryFilter {
-            transport: DiscoveryTransport::Le,
-            duplicate_data: true,
-            ..Default::default()
-        };
+        let le = DiscoveryFilter { transport: DiscoveryTransport::Le, duplicate_data: true, ..Default::default() };
         if let Err(error) = self.adapter.set_discovery_filter(le).await {
             tracing::warn!(%error, "setting the discovery filter failed");
         }
@@ -260,22 +240,14 @@ impl Worker {
     async fn connect(&mut self, device: DeviceId) {
         self.connecting += 1;
         self.pause_scan().await;
-        let (adapter, shared, events, internal) = (
-            self.adapter.clone(),
-            self.shared.clone(),
-            self.events.clone(),
-            self.internal.clone(),
-        );
+        let (adapter, shared, events, internal) =
+            (self.adapter.clone(), self.shared.clone(), self.events.clone(), self.internal.clone());
         tokio::spawn(async move {
-            let result =
-                tokio::time::timeout(CONNECT_TIMEOUT, connect(&adapter, &shared, device, &events))
-                    .await;
+            let result = tokio::time::timeout(CONNECT_TIMEOUT, connect(&adapter, &shared, device, &events)).await;
             let error = match result {
                 Ok(Ok(())) => None,
                 Ok(Err(e)) => Some(e),
-                Err(_) => Some(ConnectError::Platform(format!(
-                    "no link within {CONNECT_TIMEOUT:?}"
-                ))),
+                Err(_) => Some(ConnectError::Platform(format!("no link within {CONNECT_TIMEOUT:?}"))),
             };
             if let Some(error) = error {
                 if let Ok(dev) = adapter.device(address_of(device)) {
@@ -297,27 +269,16 @@ impl Worker {
         let writer = Arc::new(writer);
         let link = {
             let mut shared = lock(&self.shared);
-            let link = shared
-                .link_of(device, Role::Peripheral)
-                .unwrap_or_else(|| shared.new_link(device, Role::Peripheral));
-            let watch = spawn_writer_watch(
-                self.shared.clone(),
-                link,
-                writer.clone(),
-                self.events.clone(),
-            );
+            let link =
+                shared.link_of(device, Role::Peripheral).unwrap_or_else(|| shared.new_link(device, Role::Peripheral));
+            let watch = spawn_writer_watch(self.shared.clone(), link, writer.clone(), self.events.clone());
             if let Some(tx) = shared.links.get_mut(&link) {
                 tx.gatt = Some(writer);
                 tx.tasks.push(watch);
             }
             link
         };
-        self.emit(DriverEvent::Connected {
-            link,
-            device,
-            role: Role::Peripheral,
-            att_mtu: mtu,
-        });
+        self.emit(DriverEvent::Connected { link, device, role: Role::Peripheral, att_mtu: mtu });
         if let Some(reader) = self.pending_readers.remove(&address) {
             self.attach_reader(link, reader);
         }
@@ -378,11 +339,7 @@ impl Worker {
         let Some(device) = lock(&self.shared).links.get(&link).map(|l| l.device) else {
             return;
         };
-        let (adapter, shared, events) = (
-            self.adapter.clone(),
-            self.shared.clone(),
-            self.events.clone(),
-        );
+        let (adapter, shared, events) = (self.adapter.clone(), self.shared.clone(), self.events.clone());
         tokio::spawn(async move {
             let result = open_channel(&adapter, address_of(device), psm).await;
             match result {
@@ -423,12 +380,7 @@ impl Worker {
         } else {
             let links: Vec<LinkId> = lock(&self.shared).links.keys().copied().collect();
             for link in links {
-                link_down(
-                    &self.shared,
-                    link,
-                    DisconnectReason::PoweredOff,
-                    &self.events,
-                );
+                link_down(&self.shared, link, DisconnectReason::PoweredOff, &self.events);
             }
             self.pending_readers.clear();
             if let Some(task) = self.scan_task.take() {
@@ -439,11 +391,7 @@ impl Worker {
 }
 
 /// Reports every device whose advertisement carries the filter's service data.
-async fn scan(
-    adapter: Adapter,
-    filter: ScanFilter,
-    events: mpsc::UnboundedSender<DriverEvent>,
-) -> bluer::Result<()> {
+async fn scan(adapter: Adapter, filter: ScanFilter, events: mpsc::UnboundedSender<DriverEvent>) -> bluer::Result<()> {
     // `_with_changes`: a device BlueZ already knows produces no new DeviceAdded when its advertisement changes
     // (rotation), only property changes, which this stream re-reports.
     let mut stream = Box::pin(adapter.discover_devices_with_changes().await?);
@@ -497,9 +445,7 @@ async fn connect(
         }
     }
     let (Some(rx), Some(tx)) = (rx, tx) else {
-        return Err(ConnectError::Platform(
-            "the device has no Pollen GATT service".into(),
-        ));
+        return Err(ConnectError::Platform("the device has no Pollen GATT service".into()));
     };
     let reader = tx.notify_io().await.map_err(err)?;
     let writer = Arc::new(rx.write_io().await.map_err(err)?);
@@ -516,38 +462,19 @@ async fn connect(
     if let Some(t) = lock(shared).links.get_mut(&link) {
         t.tasks.push(task);
     }
-    let _ = events.send(DriverEvent::Connected {
-        link,
-        device,
-        role: Role::Central,
-        att_mtu: mtu,
-    });
+    let _ = events.send(DriverEvent::Connected { link, device, role: Role::Central, att_mtu: mtu });
     Ok(())
 }
 
-async fn open_channel(
-    adapter: &Adapter,
-    peer: Address,
-    psm: u16,
-) -> Result<bluer::l2cap::Stream, String> {
+async fn open_channel(adapter: &Adapter, peer: Address, psm: u16) -> Result<bluer::l2cap::Stream, String> {
     let own = adapter.address().await.map_err(|e| e.to_string())?;
     let own_type = match adapter.address_type().await.map_err(|e| e.to_string())? {
         AddressType::LeRandom => AddressType::LeRandom,
         _ => AddressType::LePublic,
     };
-    let peer_type = adapter
-        .device(peer)
-        .map_err(|e| e.to_string())?
-        .address_type()
-        .await
-        .map_err(|e| e.to_string())?;
+    let peer_type = adapter.device(peer).map_err(|e| e.to_string())?.address_type().await.map_err(|e| e.to_string())?;
     let socket = Socket::new_stream().map_err(|e| e.to_string())?;
     // Several adapters share one kernel: bind to our own so the channel leaves from the right one.
-    socket
-        .bind(SocketAddr::new(own, own_type, 0))
-        .map_err(|e| e.to_string())?;
-    socket
-        .connect(SocketAddr::new(peer, peer_type, psm))
-        .await
-        .map_err(|e| e.to_string())
+    socket.bind(SocketAddr::new(own, own_type, 0)).map_err(|e| e.to_string())?;
+    socket.connect(SocketAddr::new(peer, peer_type, psm)).await.map_err(|e| e.to_string())
 }

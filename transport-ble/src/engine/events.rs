@@ -13,20 +13,14 @@ impl Core {
     pub(super) fn on_driver_event(&mut self, event: DriverEvent, now: Instant) {
         let now_std = now.into_std();
         match event {
-            DriverEvent::AdvertisementSeen {
-                device,
-                rssi,
-                service_data,
-            } => match AdvertPayload::decode(&service_data) {
+            DriverEvent::AdvertisementSeen { device, rssi, service_data } => match AdvertPayload::decode(&service_data)
+            {
                 Ok(payload) => self.on_sighting(payload.ephemeral_id, device, rssi, now),
                 Err(error) => tracing::trace!(%error, "ignoring advertisement"),
             },
-            DriverEvent::Connected {
-                link,
-                device,
-                role,
-                att_mtu,
-            } => self.on_connected(link, device, role, att_mtu, now),
+            DriverEvent::Connected { link, device, role, att_mtu } => {
+                self.on_connected(link, device, role, att_mtu, now)
+            }
             DriverEvent::ConnectFailed { device, error } => {
                 for dial in self.dials.remove(&device).unwrap_or_default() {
                     let _ = dial.tx.send(Err(BleError::Connect(error.clone())));
@@ -84,29 +78,16 @@ impl Core {
             }
             None => {
                 if self.seen.len() >= MAX_SIGHTINGS {
-                    if let Some(oldest) =
-                        self.seen.iter().min_by_key(|(_, s)| s.at).map(|(k, _)| *k)
-                    {
+                    if let Some(oldest) = self.seen.iter().min_by_key(|(_, s)| s.at).map(|(k, _)| *k) {
                         self.seen.remove(&oldest);
                     }
                 }
-                self.seen.insert(
-                    id,
-                    Seen {
-                        device,
-                        at: now,
-                        reported: now,
-                    },
-                );
+                self.seen.insert(id, Seen { device, at: now, reported: now });
                 (true, true)
             }
         };
         if report && self.sightings.len() < MAX_SIGHTINGS {
-            self.sightings.push_back(Sighting {
-                address: ble_multiaddr(id),
-                rssi,
-                new,
-            });
+            self.sightings.push_back(Sighting { address: ble_multiaddr(id), rssi, new });
             if let Some(w) = self.discovery_waker.take() {
                 w.wake();
             }
@@ -114,20 +95,10 @@ impl Core {
     }
 
     fn session_config(&self) -> SessionConfig {
-        SessionConfig {
-            l2cap: self.config.session.l2cap && self.caps.l2cap,
-            ..self.config.session.clone()
-        }
+        SessionConfig { l2cap: self.config.session.l2cap && self.caps.l2cap, ..self.config.session.clone() }
     }
 
-    fn on_connected(
-        &mut self,
-        link: LinkId,
-        device: DeviceId,
-        role: Role,
-        att_mtu: u16,
-        now: Instant,
-    ) {
+    fn on_connected(&mut self, link: LinkId, device: DeviceId, role: Role, att_mtu: u16, now: Instant) {
         let wanted = match role {
             Role::Central => self.dials.get(&device).is_some_and(|d| !d.is_empty()),
             Role::Peripheral => self.listener.is_some(),
@@ -137,13 +108,7 @@ impl Core {
             self.commands.push_back(Command::Disconnect(link));
             return;
         }
-        let mut session = LinkSession::new(
-            role,
-            self.ephemeral.0,
-            att_mtu,
-            self.session_config(),
-            now.into_std(),
-        );
+        let mut session = LinkSession::new(role, self.ephemeral.0, att_mtu, self.session_config(), now.into_std());
         if let (Role::Peripheral, Some(psm)) = (role, self.psm) {
             session.offer_l2cap(psm);
         }
@@ -197,17 +162,11 @@ impl Core {
             SessionEvent::PeerHello { nonce, .. } => {
                 entry.remote_nonce = Some(nonce);
                 let device = entry.device;
-                self.seen.entry(EphemeralId(nonce)).or_insert(Seen {
-                    device,
-                    at: now,
-                    reported: now,
-                });
+                self.seen.entry(EphemeralId(nonce)).or_insert(Seen { device, at: now, reported: now });
                 self.dedupe(id);
                 self.maybe_hand_out(id);
             }
-            SessionEvent::L2capOffered { psm } => {
-                self.commands.push_back(Command::OpenL2cap(id, psm))
-            }
+            SessionEvent::L2capOffered { psm } => self.commands.push_back(Command::OpenL2cap(id, psm)),
             SessionEvent::Readable => wake(&mut entry.read_waker),
             SessionEvent::Writable => wake(&mut entry.write_waker),
             SessionEvent::Closed(result) => {
@@ -229,9 +188,7 @@ impl Core {
         let others: Vec<(LinkId, Role, u64)> = self
             .links
             .iter()
-            .filter(|(&other, e)| {
-                other != id && e.remote_nonce == Some(remote) && !e.session.is_closed()
-            })
+            .filter(|(&other, e)| other != id && e.remote_nonce == Some(remote) && !e.session.is_closed())
             .map(|(&other, e)| (other, e.role, e.local_nonce))
             .collect();
         for (other, other_role, other_local) in others {
@@ -273,12 +230,7 @@ impl Core {
         };
         let upgrade = futures::future::ready(Ok(stream));
         let local_addr = ble_multiaddr(self.ephemeral);
-        self.push_transport_event(TransportEvent::Incoming {
-            listener_id,
-            upgrade,
-            local_addr,
-            send_back_addr,
-        });
+        self.push_transport_event(TransportEvent::Incoming { listener_id, upgrade, local_addr, send_back_addr });
     }
 }
 

@@ -23,8 +23,7 @@ use tokio::time::{Duration, Instant, Sleep};
 use crate::advert::{AdvertPayload, EphemeralId};
 use crate::config::{ble_multiaddr, BleConfig, BleError};
 use crate::driver::{
-    Advertisement, Bearer, BleDriver, Capabilities, DeviceId, LinkId, Role, ScanFilter, SendError,
-    POLLEN_SERVICE_UUID,
+    Advertisement, Bearer, BleDriver, Capabilities, DeviceId, LinkId, Role, ScanFilter, SendError, POLLEN_SERVICE_UUID,
 };
 use crate::session::{LinkError, LinkSession, SessionStats};
 use crate::stream::BleStream;
@@ -204,26 +203,16 @@ impl Core {
         let handle = Arc::new(StreamHandle::default());
         entry.handle = Some(handle.clone());
         entry.stream = StreamState::Live;
-        Some(BleStream::new(
-            core,
-            link,
-            handle,
-            self.engine_waker.clone(),
-        ))
+        Some(BleStream::new(core, link, handle, self.engine_waker.clone()))
     }
 
     /// Streams dropped since the last poll close their links gracefully.
     fn reap_dropped_streams(&mut self, now: Instant) {
         for entry in self.links.values_mut() {
-            let dropped = entry
-                .handle
-                .as_ref()
-                .is_some_and(|h| h.dropped.load(Ordering::Acquire));
+            let dropped = entry.handle.as_ref().is_some_and(|h| h.dropped.load(Ordering::Acquire));
             if dropped && entry.stream == StreamState::Live {
                 entry.stream = StreamState::Dropped;
-                entry
-                    .session
-                    .close(now.into_std(), crate::frame::CloseReason::Normal);
+                entry.session.close(now.into_std(), crate::frame::CloseReason::Normal);
             }
         }
     }
@@ -258,9 +247,7 @@ impl Core {
             return Err(BleError::ListenerExists);
         }
         if !self.caps.peripheral {
-            return Err(
-                crate::driver::DriverError::Unsupported("advertising (peripheral role)").into(),
-            );
+            return Err(crate::driver::DriverError::Unsupported("advertising (peripheral role)").into());
         }
         self.listener = Some(id);
         if self.caps.l2cap && self.config.session.l2cap {
@@ -268,10 +255,7 @@ impl Core {
         }
         self.commands.push_back(Command::Advertise);
         let listen_addr = ble_multiaddr(self.ephemeral);
-        self.push_transport_event(TransportEvent::NewAddress {
-            listener_id: id,
-            listen_addr,
-        });
+        self.push_transport_event(TransportEvent::NewAddress { listener_id: id, listen_addr });
         self.wake_engine();
         Ok(())
     }
@@ -282,27 +266,22 @@ impl Core {
         }
         self.listener = None;
         self.commands.push_back(Command::StopAdvertising);
-        self.push_transport_event(TransportEvent::ListenerClosed {
-            listener_id: id,
-            reason: Ok(()),
-        });
+        self.push_transport_event(TransportEvent::ListenerClosed { listener_id: id, reason: Ok(()) });
         self.wake_engine();
         true
+    }
+
+    pub(crate) fn has_seen(&self, remote: u64) -> bool {
+        self.seen.contains_key(&EphemeralId(remote))
     }
 
     pub(crate) fn start_dial(
         &mut self,
         remote: u64,
     ) -> Result<oneshot::Receiver<Result<BleStream, BleError>>, BleError> {
-        let seen = self
-            .seen
-            .get(&EphemeralId(remote))
-            .ok_or(BleError::UnknownPeer(remote))?;
+        let seen = self.seen.get(&EphemeralId(remote)).ok_or(BleError::UnknownPeer(remote))?;
         let device = seen.device;
-        let connected = self
-            .links
-            .values()
-            .any(|e| e.device == device && e.role == Role::Central && e.link_up);
+        let connected = self.links.values().any(|e| e.device == device && e.role == Role::Central && e.link_up);
         if connected {
             return Err(BleError::AlreadyConnected);
         }
@@ -317,10 +296,7 @@ impl Core {
         Ok(rx)
     }
 
-    pub(crate) fn poll_transport_event(
-        &mut self,
-        cx: &mut Context<'_>,
-    ) -> Poll<TransportEvent<Upgrade, BleError>> {
+    pub(crate) fn poll_transport_event(&mut self, cx: &mut Context<'_>) -> Poll<TransportEvent<Upgrade, BleError>> {
         match self.transport_events.pop_front() {
             Some(event) => Poll::Ready(event),
             None => {
@@ -348,14 +324,8 @@ impl Core {
     }
 
     fn advertisement(&self) -> Advertisement {
-        let payload = AdvertPayload {
-            flags: AdvertPayload::FLAG_ACCEPTING,
-            ephemeral_id: self.ephemeral,
-        };
-        Advertisement {
-            service_uuid: POLLEN_SERVICE_UUID,
-            service_data: payload.encode(),
-        }
+        let payload = AdvertPayload { flags: AdvertPayload::FLAG_ACCEPTING, ephemeral_id: self.ephemeral };
+        Advertisement { service_uuid: POLLEN_SERVICE_UUID, service_data: payload.encode() }
     }
 
     // --- timers ---
@@ -374,9 +344,7 @@ impl Core {
         }
         let timeout = self.config.connect_timeout;
         for dials in self.dials.values_mut() {
-            let (expired, live): (Vec<_>, Vec<_>) = std::mem::take(dials)
-                .into_iter()
-                .partition(|d| d.deadline <= now);
+            let (expired, live): (Vec<_>, Vec<_>) = std::mem::take(dials).into_iter().partition(|d| d.deadline <= now);
             *dials = live;
             for dial in expired {
                 let _ = dial.tx.send(Err(BleError::ConnectTimeout(timeout)));
@@ -387,8 +355,7 @@ impl Core {
             self.rotate(now);
         }
         let ttl = self.config.sighting_ttl;
-        self.seen
-            .retain(|_, s| now.saturating_duration_since(s.at) < ttl);
+        self.seen.retain(|_, s| now.saturating_duration_since(s.at) < ttl);
     }
 
     fn rotate(&mut self, now: Instant) {
@@ -398,15 +365,9 @@ impl Core {
         tracing::debug!(old = old.0, new = self.ephemeral.0, "rotated ephemeral id");
         if let Some(listener_id) = self.listener {
             self.commands.push_back(Command::Advertise);
-            let expired = TransportEvent::AddressExpired {
-                listener_id,
-                listen_addr: ble_multiaddr(old),
-            };
+            let expired = TransportEvent::AddressExpired { listener_id, listen_addr: ble_multiaddr(old) };
             self.push_transport_event(expired);
-            let fresh = TransportEvent::NewAddress {
-                listener_id,
-                listen_addr: ble_multiaddr(self.ephemeral),
-            };
+            let fresh = TransportEvent::NewAddress { listener_id, listen_addr: ble_multiaddr(self.ephemeral) };
             self.push_transport_event(fresh);
         }
     }
@@ -428,9 +389,7 @@ impl Core {
             let result = match command {
                 Command::Advertise => driver.start_advertising(&self.advertisement()),
                 Command::StopAdvertising => driver.stop_advertising(),
-                Command::Scan => driver.start_scan(&ScanFilter {
-                    service_uuid: POLLEN_SERVICE_UUID,
-                }),
+                Command::Scan => driver.start_scan(&ScanFilter { service_uuid: POLLEN_SERVICE_UUID }),
                 Command::ListenL2cap => driver.listen_l2cap().map(|psm| self.psm = Some(psm)),
                 Command::Connect(device) => driver.connect(device),
                 Command::OpenL2cap(link, psm) => driver.open_l2cap(link, psm),
@@ -456,10 +415,7 @@ impl Core {
             }
             Command::Advertise => {
                 if let Some(listener_id) = self.listener.take() {
-                    let event = TransportEvent::ListenerClosed {
-                        listener_id,
-                        reason: Err(error.into()),
-                    };
+                    let event = TransportEvent::ListenerClosed { listener_id, reason: Err(error.into()) };
                     self.push_transport_event(event);
                 }
             }
@@ -476,9 +432,7 @@ impl Core {
             for bearer in [Bearer::Gatt, Bearer::L2capCoc] {
                 let s = slot(bearer);
                 while !entry.blocked[s] {
-                    let Some(value) = entry.stash[s]
-                        .take()
-                        .or_else(|| entry.session.poll_transmit(now_std, bearer))
+                    let Some(value) = entry.stash[s].take().or_else(|| entry.session.poll_transmit(now_std, bearer))
                     else {
                         break;
                     };
@@ -505,8 +459,7 @@ impl Core {
                 entry.disconnect_at = Some(now + linger);
             }
         }
-        self.links
-            .retain(|_, e| e.link_up || e.stream == StreamState::Live);
+        self.links.retain(|_, e| e.link_up || e.stream == StreamState::Live);
     }
 }
 
@@ -520,11 +473,7 @@ pub struct BleEngine<D> {
 
 impl<D: BleDriver> BleEngine<D> {
     pub(crate) fn new(core: Arc<Mutex<Core>>, driver: D) -> Self {
-        Self {
-            core,
-            driver,
-            timer: Box::pin(tokio::time::sleep(Duration::ZERO)),
-        }
+        Self { core, driver, timer: Box::pin(tokio::time::sleep(Duration::ZERO)) }
     }
 
     fn shutdown(&mut self) {

@@ -59,9 +59,7 @@ impl LinkError {
     /// The CLOSE reason to tell the peer, when the peer caused the error and can still hear it.
     pub(crate) fn close_reason(&self) -> Option<CloseReason> {
         match self {
-            LinkError::Frame(_) | LinkError::SeqGap { .. } | LinkError::Protocol(_) => {
-                Some(CloseReason::ProtocolError)
-            }
+            LinkError::Frame(_) | LinkError::SeqGap { .. } | LinkError::Protocol(_) => Some(CloseReason::ProtocolError),
             LinkError::FlowControl { .. } => Some(CloseReason::FlowControl),
             LinkError::UnsupportedVersion(_) => Some(CloseReason::UnsupportedVersion),
             LinkError::Duplicate => Some(CloseReason::Duplicate),

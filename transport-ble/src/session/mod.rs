@@ -195,20 +195,11 @@ pub fn survives_duplicate(local_role: Role, local_nonce: u64, remote_nonce: u64)
 impl LinkSession {
     /// A session for a link that just came up. `local_nonce` is this node's ephemeral ID, `att_mtu` the ATT MTU the
     /// platform reports (≤ 23 means unknown).
-    pub fn new(
-        role: Role,
-        local_nonce: u64,
-        att_mtu: u16,
-        config: SessionConfig,
-        now: Instant,
-    ) -> Self {
+    pub fn new(role: Role, local_nonce: u64, att_mtu: u16, config: SessionConfig, now: Instant) -> Self {
         let recv_window = config.recv_window.max(MIN_WINDOW);
         Self {
             role,
-            config: SessionConfig {
-                recv_window,
-                ..config
-            },
+            config: SessionConfig { recv_window, ..config },
             local_nonce,
             local_mtu: att_mtu,
             peer: None,
@@ -327,9 +318,7 @@ impl LinkSession {
                 *dst = src;
             }
             self.consumed_unacked += n as u64;
-            if self.consumed_unacked >= u64::from(self.config.recv_window / 4)
-                && self.phase == Phase::Open
-            {
+            if self.consumed_unacked >= u64::from(self.config.recv_window / 4) && self.phase == Phase::Open {
                 let increment = self.consumed_unacked as u32;
                 self.recv_allowance += self.consumed_unacked;
                 self.consumed_unacked = 0;
@@ -355,9 +344,7 @@ impl LinkSession {
             self.send_buf.clear();
         }
         self.closing_after_data = Some(reason);
-        self.phase = Phase::Closing {
-            deadline: now + self.config.close_linger,
-        };
+        self.phase = Phase::Closing { deadline: now + self.config.close_linger };
     }
 
     /// Ends the session at once with `error` (for example [`LinkError::Duplicate`] or [`LinkError::Disconnected`]).
@@ -387,9 +374,7 @@ impl LinkSession {
         }
         match self.phase {
             Phase::Closing { deadline } if now >= deadline => self.finish(),
-            Phase::Open
-                if !self.ping_queued && now >= self.last_sent + self.config.keepalive_interval =>
-            {
+            Phase::Open if !self.ping_queued && now >= self.last_sent + self.config.keepalive_interval => {
                 self.ping_queued = true;
                 self.ctrl.push_back(Control::Ping);
             }

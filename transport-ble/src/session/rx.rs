@@ -4,8 +4,7 @@ use std::time::Instant;
 
 use super::{Bearer, LinkError, LinkSession, Phase, ProtocolViolation, SessionEvent};
 use crate::frame::{
-    decode_gatt_value, CloseReason, Control, FrameHeader, FrameKind, Hello, LINK_VERSION,
-    MIN_WINDOW, SEQ_MODULUS,
+    decode_gatt_value, CloseReason, Control, FrameHeader, FrameKind, Hello, LINK_VERSION, MIN_WINDOW, SEQ_MODULUS,
 };
 
 /// Control frames a peer may park on L2CAP before SWITCH besides its window of data (credits, pings, MTU updates).
@@ -42,10 +41,7 @@ impl LinkSession {
     }
 
     fn on_l2cap_bytes(&mut self, now: Instant, bytes: &[u8]) -> Result<(), LinkError> {
-        let l2cap = self
-            .l2cap
-            .as_mut()
-            .ok_or(ProtocolViolation::L2capWithoutChannel)?;
+        let l2cap = self.l2cap.as_mut().ok_or(ProtocolViolation::L2capWithoutChannel)?;
         for (header, payload) in l2cap.decoder.push(bytes) {
             self.on_frame(now, Bearer::L2capCoc, header, &payload)?;
             if self.phase == Phase::Closed {
@@ -55,29 +51,13 @@ impl LinkSession {
         Ok(())
     }
 
-    fn on_frame(
-        &mut self,
-        now: Instant,
-        bearer: Bearer,
-        header: FrameHeader,
-        payload: &[u8],
-    ) -> Result<(), LinkError> {
+    fn on_frame(&mut self, now: Instant, bearer: Bearer, header: FrameHeader, payload: &[u8]) -> Result<(), LinkError> {
         let seq = match bearer {
             Bearer::Gatt => &mut self.gatt,
-            Bearer::L2capCoc => {
-                &mut self
-                    .l2cap
-                    .as_mut()
-                    .ok_or(ProtocolViolation::L2capWithoutChannel)?
-                    .seq
-            }
+            Bearer::L2capCoc => &mut self.l2cap.as_mut().ok_or(ProtocolViolation::L2capWithoutChannel)?.seq,
         };
         if header.seq != seq.rx_seq {
-            return Err(LinkError::SeqGap {
-                bearer,
-                expected: seq.rx_seq,
-                got: header.seq,
-            });
+            return Err(LinkError::SeqGap { bearer, expected: seq.rx_seq, got: header.seq });
         }
         seq.rx_seq = (seq.rx_seq + 1) % SEQ_MODULUS;
         if !seq.hello_received {
@@ -108,10 +88,7 @@ impl LinkSession {
                 self.peer_mtu = hello.att_mtu;
                 self.send_credit += u64::from(hello.window - MIN_WINDOW);
                 let l2cap = hello.flags & Hello::FLAG_L2CAP != 0;
-                self.events.push_back(SessionEvent::PeerHello {
-                    nonce: hello.nonce,
-                    l2cap,
-                });
+                self.events.push_back(SessionEvent::PeerHello { nonce: hello.nonce, l2cap });
             }
             Bearer::L2capCoc => {
                 let peer = self.peer.ok_or(ProtocolViolation::ExpectedHello)?;
@@ -128,27 +105,16 @@ impl LinkSession {
 
     fn park_early(&mut self, header: FrameHeader, payload: &[u8]) -> Result<(), LinkError> {
         let limit = self.config.recv_window as usize + EARLY_CONTROL_ALLOWANCE;
-        let l2cap = self
-            .l2cap
-            .as_mut()
-            .ok_or(ProtocolViolation::L2capWithoutChannel)?;
+        let l2cap = self.l2cap.as_mut().ok_or(ProtocolViolation::L2capWithoutChannel)?;
         l2cap.early_bytes += payload.len() + crate::frame::HEADER_LEN;
         if l2cap.early_bytes > limit {
             return Err(ProtocolViolation::PreSwitchOverflow.into());
         }
-        l2cap
-            .early
-            .push_back((header, bytes::Bytes::copy_from_slice(payload)));
+        l2cap.early.push_back((header, bytes::Bytes::copy_from_slice(payload)));
         Ok(())
     }
 
-    fn apply(
-        &mut self,
-        now: Instant,
-        bearer: Bearer,
-        kind: FrameKind,
-        payload: &[u8],
-    ) -> Result<(), LinkError> {
+    fn apply(&mut self, now: Instant, bearer: Bearer, kind: FrameKind, payload: &[u8]) -> Result<(), LinkError> {
         if kind == FrameKind::Data {
             return self.on_data(payload);
         }
@@ -184,10 +150,7 @@ impl LinkSession {
     fn on_data(&mut self, payload: &[u8]) -> Result<(), LinkError> {
         let len = payload.len() as u64;
         if len > self.recv_allowance {
-            return Err(LinkError::FlowControl {
-                len: payload.len(),
-                allowance: self.recv_allowance,
-            });
+            return Err(LinkError::FlowControl { len: payload.len(), allowance: self.recv_allowance });
         }
         self.recv_allowance -= len;
         self.stats.data_bytes_received += len;
@@ -230,9 +193,7 @@ impl LinkSession {
         // Echo a CLOSE so the peer can finish without waiting for its linger; pending data is moot now.
         self.closing_after_data = Some(CloseReason::Normal);
         if self.phase == Phase::Open {
-            self.phase = Phase::Closing {
-                deadline: now + self.config.close_linger,
-            };
+            self.phase = Phase::Closing { deadline: now + self.config.close_linger };
         }
     }
 }

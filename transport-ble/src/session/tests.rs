@@ -97,11 +97,7 @@ fn segmentation_and_reassembly_for_every_mtu() {
         let mut pair = Pair::new(mtu, mtu, SessionConfig::default());
         let data = pattern(3000 + usize::from(mtu), u64::from(mtu));
         assert_eq!(pair.transfer_c2p(&data), data, "mtu {mtu}");
-        assert!(
-            pair.max_value_c2p <= usize::from(mtu) - 3,
-            "mtu {mtu}: value of {}",
-            pair.max_value_c2p
-        );
+        assert!(pair.max_value_c2p <= usize::from(mtu) - 3, "mtu {mtu}: value of {}", pair.max_value_c2p);
         // Full-size frames: the payload of a write is MTU − 3 − 2.
         assert_eq!(pair.central.gatt_frame_payload(), usize::from(mtu) - 5);
     }
@@ -120,11 +116,7 @@ fn differing_mtu_views_use_the_smaller() {
 
 #[test]
 fn flow_control_bounds_the_receiver() {
-    let config = SessionConfig {
-        recv_window: 8192,
-        send_buffer: 64 * 1024,
-        ..Default::default()
-    };
+    let config = SessionConfig { recv_window: 8192, send_buffer: 64 * 1024, ..Default::default() };
     let mut pair = Pair::new(247, 247, config);
     let data = pattern(40_000, 7);
     assert_eq!(pair.central.write(&data).unwrap(), 40_000);
@@ -146,13 +138,7 @@ fn sending_beyond_credit_is_a_typed_error() {
     let mut s = LinkSession::new(Role::Peripheral, 1, 517, SessionConfig::default(), now);
     assert!(s.poll_transmit(now, Bearer::Gatt).is_some(), "our HELLO");
     let mut hello = Vec::new();
-    let h = Hello {
-        version: LINK_VERSION,
-        flags: 0,
-        nonce: 2,
-        window: 4096,
-        att_mtu: 517,
-    };
+    let h = Hello { version: LINK_VERSION, flags: 0, nonce: 2, window: 4096, att_mtu: 517 };
     put_control(&mut hello, 0, &Control::Hello(h));
     s.handle_received(now, Bearer::Gatt, &hello);
     let window = SessionConfig::default().recv_window as usize;
@@ -167,10 +153,7 @@ fn sending_beyond_credit_is_a_typed_error() {
         SessionEvent::Closed(r) => Some(r),
         _ => None,
     });
-    assert!(
-        matches!(closed, Some(Err(LinkError::FlowControl { .. }))),
-        "{closed:?}"
-    );
+    assert!(matches!(closed, Some(Err(LinkError::FlowControl { .. }))), "{closed:?}");
     // The peer is told why.
     let close = s.poll_transmit(now, Bearer::Gatt).expect("final close");
     assert!(close.ends_with(&[0x04, 0x04]), "{close:?}");
@@ -183,20 +166,11 @@ fn first_frame_must_be_a_hello_of_our_version() {
     let mut data = Vec::new();
     put_frame(&mut data, FrameKind::Data, 0, b"hi");
     s.handle_received(now, Bearer::Gatt, &data);
-    assert_eq!(
-        s.read(&mut [0; 4]),
-        Err(LinkError::Protocol(ProtocolViolation::ExpectedHello))
-    );
+    assert_eq!(s.read(&mut [0; 4]), Err(LinkError::Protocol(ProtocolViolation::ExpectedHello)));
 
     let mut s = LinkSession::new(Role::Peripheral, 1, 247, SessionConfig::default(), now);
     let mut hello = Vec::new();
-    let h = Hello {
-        version: 9,
-        flags: 0,
-        nonce: 2,
-        window: 8192,
-        att_mtu: 247,
-    };
+    let h = Hello { version: 9, flags: 0, nonce: 2, window: 8192, att_mtu: 247 };
     put_control(&mut hello, 0, &Control::Hello(h));
     s.handle_received(now, Bearer::Gatt, &hello);
     assert_eq!(s.read(&mut [0; 4]), Err(LinkError::UnsupportedVersion(9)));
@@ -210,14 +184,7 @@ fn dropped_write_is_a_sequence_gap() {
     let _lost = pair.central.poll_transmit(pair.now, Bearer::Gatt);
     pair.pump();
     let mut buf = [0u8; 64];
-    assert!(matches!(
-        pair.peripheral.read(&mut buf),
-        Err(LinkError::SeqGap {
-            expected: 1,
-            got: 2,
-            ..
-        })
-    ));
+    assert!(matches!(pair.peripheral.read(&mut buf), Err(LinkError::SeqGap { expected: 1, got: 2, .. })));
 }
 
 #[test]
@@ -228,11 +195,7 @@ fn keepalive_and_liveness_deadlines() {
     let start = pair.now;
     // Idle but alive: pings flow and nobody times out.
     for _ in 0..10 {
-        pair.now = pair
-            .central
-            .poll_timeout()
-            .unwrap()
-            .min(pair.peripheral.poll_timeout().unwrap());
+        pair.now = pair.central.poll_timeout().unwrap().min(pair.peripheral.poll_timeout().unwrap());
         pair.central.handle_timeout(pair.now);
         pair.peripheral.handle_timeout(pair.now);
         pair.pump();
@@ -251,11 +214,7 @@ fn keepalive_and_liveness_deadlines() {
     }
     assert_eq!(t, silent_from + config.liveness_timeout);
     let ev = events(&mut pair.central);
-    assert!(
-        ev.contains(&SessionEvent::Closed(Err(LinkError::LivenessTimeout(
-            config.liveness_timeout
-        ))))
-    );
+    assert!(ev.contains(&SessionEvent::Closed(Err(LinkError::LivenessTimeout(config.liveness_timeout)))));
 }
 
 #[test]
@@ -286,16 +245,13 @@ fn stream_moves_to_l2cap_in_order() {
     let before = pattern(3000, 11);
     pair.central.write(&before).unwrap();
     // Part of the data leaves on GATT, then the channel opens under it.
-    let early_gatt: Vec<Vec<u8>> = (0..3)
-        .filter_map(|_| pair.central.poll_transmit(pair.now, Bearer::Gatt))
-        .collect();
+    let early_gatt: Vec<Vec<u8>> = (0..3).filter_map(|_| pair.central.poll_transmit(pair.now, Bearer::Gatt)).collect();
     pair.central.handle_l2cap_opened(998);
     pair.peripheral.handle_l2cap_opened(998);
     // L2CAP frames reach the peripheral before the GATT frames and the SWITCH that precede them.
     while let Some(v) = pair.central.poll_transmit(pair.now, Bearer::L2capCoc) {
         assert!(v.len() <= 998);
-        pair.peripheral
-            .handle_received(pair.now, Bearer::L2capCoc, &v);
+        pair.peripheral.handle_received(pair.now, Bearer::L2capCoc, &v);
     }
     for v in early_gatt {
         pair.peripheral.handle_received(pair.now, Bearer::Gatt, &v);
@@ -325,12 +281,7 @@ fn duplicate_tie_break_keeps_exactly_one_link() {
     }
 }
 
-fn truncation_case(
-    sender_mtu: u16,
-    actual_mtu: u16,
-    len: usize,
-    seed: u64,
-) -> Result<(), TestCaseError> {
+fn truncation_case(sender_mtu: u16, actual_mtu: u16, len: usize, seed: u64) -> Result<(), TestCaseError> {
     let mut pair = Pair::new(sender_mtu, actual_mtu, SessionConfig::default());
     let limit = usize::from(actual_mtu) - 3;
     let truncated = std::rc::Rc::new(std::cell::Cell::new(false));
@@ -346,19 +297,13 @@ fn truncation_case(
     // `pump` delivers the central's frames before the peripheral's HELLO (with its smaller MTU) reaches the
     // central: the real race.
     let got = pair.transfer_c2p(&data);
-    prop_assert!(
-        data.starts_with(&got),
-        "delivered bytes are not a prefix of what was sent"
-    );
+    prop_assert!(data.starts_with(&got), "delivered bytes are not a prefix of what was sent");
     if truncated.get() {
         prop_assert!(got.len() < data.len());
         let mut buf = [0u8; 8];
         let result = pair.peripheral.read(&mut buf);
         prop_assert!(
-            matches!(
-                result,
-                Err(LinkError::Frame(crate::frame::FrameError::Truncated { .. }))
-            ),
+            matches!(result, Err(LinkError::Frame(crate::frame::FrameError::Truncated { .. }))),
             "truncation not reported: {:?}",
             result
         );
@@ -380,10 +325,7 @@ fn android_truncation_before_hello_is_detected() {
     assert!(got.is_empty(), "the first data frame was already too long");
     assert!(matches!(
         pair.peripheral.read(&mut [0u8; 4]),
-        Err(LinkError::Frame(crate::frame::FrameError::Truncated {
-            declared: 242,
-            actual: 180
-        }))
+        Err(LinkError::Frame(crate::frame::FrameError::Truncated { declared: 242, actual: 180 }))
     ));
 }
 

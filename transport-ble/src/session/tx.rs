@@ -6,8 +6,7 @@ use pollen_radio_model::ble::{ATT_HEADER, ATT_MTU_DEFAULT};
 
 use super::{Bearer, LinkSession, Phase, SessionEvent};
 use crate::frame::{
-    put_control, put_frame, Control, FrameKind, Hello, HEADER_LEN, LINK_VERSION, MAX_PAYLOAD,
-    SEQ_MODULUS,
+    put_control, put_frame, Control, FrameKind, Hello, HEADER_LEN, LINK_VERSION, MAX_PAYLOAD, SEQ_MODULUS,
 };
 
 impl LinkSession {
@@ -41,11 +40,7 @@ impl LinkSession {
     fn hello(&self) -> Hello {
         Hello {
             version: LINK_VERSION,
-            flags: if self.config.l2cap {
-                Hello::FLAG_L2CAP
-            } else {
-                0
-            },
+            flags: if self.config.l2cap { Hello::FLAG_L2CAP } else { 0 },
             nonce: self.local_nonce,
             window: self.config.recv_window,
             att_mtu: self.local_mtu,
@@ -93,11 +88,7 @@ impl LinkSession {
             }
             if let Some(control) = self.next_control() {
                 self.push_control(&mut out, Bearer::L2capCoc, &control);
-            } else if !self.push_data(
-                &mut out,
-                Bearer::L2capCoc,
-                (room - HEADER_LEN).min(MAX_PAYLOAD),
-            ) {
+            } else if !self.push_data(&mut out, Bearer::L2capCoc, (room - HEADER_LEN).min(MAX_PAYLOAD)) {
                 break;
             }
         }
@@ -120,9 +111,7 @@ impl LinkSession {
         }
         if self.close_due() {
             self.close_sent = true;
-            return self
-                .closing_after_data
-                .map(|reason| Control::Close { reason });
+            return self.closing_after_data.map(|reason| Control::Close { reason });
         }
         None
     }
@@ -172,11 +161,8 @@ impl LinkSession {
             return false;
         }
         let (front, back) = self.send_buf.as_slices();
-        let payload: Vec<u8> = if front.len() >= n {
-            front[..n].to_vec()
-        } else {
-            front.iter().chain(back).take(n).copied().collect()
-        };
+        let payload: Vec<u8> =
+            if front.len() >= n { front[..n].to_vec() } else { front.iter().chain(back).take(n).copied().collect() };
         self.send_buf.drain(..n);
         self.send_credit -= n as u64;
         self.stats.data_bytes_sent += n as u64;

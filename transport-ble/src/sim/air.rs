@@ -36,10 +36,7 @@ fn slot(bearer: Bearer) -> usize {
 
 impl Direction {
     fn head_fragment(&self, now: Instant) -> Option<usize> {
-        self.queue
-            .front()
-            .filter(|p| p.eligible_at <= now)
-            .map(|p| p.fragments[p.next_fragment])
+        self.queue.front().filter(|p| p.eligible_at <= now).map(|p| p.fragments[p.next_fragment])
     }
 }
 
@@ -59,13 +56,7 @@ pub(super) struct Link {
 }
 
 impl Link {
-    pub(super) fn new(
-        id: LinkId,
-        central: usize,
-        peripheral: usize,
-        params: LinkParams,
-        now: Instant,
-    ) -> Self {
+    pub(super) fn new(id: LinkId, central: usize, peripheral: usize, params: LinkParams, now: Instant) -> Self {
         Self {
             id,
             central,
@@ -90,20 +81,13 @@ impl Link {
     fn next_anchor(&self, t: Instant) -> Instant {
         let ci = self.params.conn_interval().as_micros().max(1);
         let since = t.saturating_duration_since(self.anchor0).as_micros();
-        let last = self
-            .event_start
-            .saturating_duration_since(self.anchor0)
-            .as_micros()
-            / ci;
+        let last = self.event_start.saturating_duration_since(self.anchor0).as_micros() / ci;
         let k = since.div_ceil(ci).max(last + 1);
         self.anchor0 + Duration::from_micros((k * ci) as u64)
     }
 
     fn earliest_pending(&self) -> Option<Instant> {
-        self.dirs
-            .iter()
-            .filter_map(|d| d.queue.front().map(|p| p.eligible_at))
-            .min()
+        self.dirs.iter().filter_map(|d| d.queue.front().map(|p| p.eligible_at)).min()
     }
 }
 
@@ -128,9 +112,7 @@ impl World {
         };
         let (max, depth) = match bearer {
             Bearer::Gatt => (link.params.att_payload(), profile.gatt_queue_depth),
-            Bearer::L2capCoc if link.l2cap_open => {
-                (link.params.l2cap_sdu_max(), profile.l2cap_queue_depth)
-            }
+            Bearer::L2capCoc if link.l2cap_open => (link.params.l2cap_sdu_max(), profile.l2cap_queue_depth),
             Bearer::L2capCoc => return Err(SendError::NoSuchLink),
         };
         let mut len = data.len();
@@ -196,18 +178,11 @@ impl World {
             link.event_start = now;
             link.exchanges_in_event = 0;
         }
-        let (to_p, to_c) = (
-            link.dirs[0].head_fragment(now),
-            link.dirs[1].head_fragment(now),
-        );
+        let (to_p, to_c) = (link.dirs[0].head_fragment(now), link.dirs[1].head_fragment(now));
         let elapsed = (now - link.event_start).as_micros() as u32;
         let airtime = exchange_airtime_us(link.params.phy(), to_p.unwrap_or(0), to_c.unwrap_or(0));
         let more_data = to_p.is_some() || to_c.is_some();
-        if !more_data
-            || !link
-                .params
-                .exchange_fits(elapsed, link.exchanges_in_event, airtime)
-        {
+        if !more_data || !link.params.exchange_fits(elapsed, link.exchanges_in_event, airtime) {
             link.in_event = false;
             self.schedule_next_event(id, now);
             return;
@@ -220,8 +195,7 @@ impl World {
             self.go_silent(id, now);
             return;
         }
-        let corrupted = self.config.packet_error_rate > 0.0
-            && self.rng.random_bool(self.config.packet_error_rate);
+        let corrupted = self.config.packet_error_rate > 0.0 && self.rng.random_bool(self.config.packet_error_rate);
         let Some(link) = self.links.get_mut(&id) else {
             return;
         };
@@ -241,30 +215,11 @@ impl World {
                     Bearer::Gatt => self.stats.gatt_bytes += pdu.data.len() as u64,
                     Bearer::L2capCoc => self.stats.l2cap_bytes += pdu.data.len() as u64,
                 }
-                let event = DriverEvent::Received {
-                    link: id,
-                    bearer: pdu.bearer,
-                    data: pdu.data,
-                };
-                self.schedule(
-                    end,
-                    Action::Deliver {
-                        node: receiver,
-                        event,
-                    },
-                );
+                let event = DriverEvent::Received { link: id, bearer: pdu.bearer, data: pdu.data };
+                self.schedule(end, Action::Deliver { node: receiver, event });
                 if ready {
-                    let event = DriverEvent::SendReady {
-                        link: id,
-                        bearer: pdu.bearer,
-                    };
-                    self.schedule(
-                        end,
-                        Action::Deliver {
-                            node: sender,
-                            event,
-                        },
-                    );
+                    let event = DriverEvent::SendReady { link: id, bearer: pdu.bearer };
+                    self.schedule(end, Action::Deliver { node: sender, event });
                 }
             }
         }

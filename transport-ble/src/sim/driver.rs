@@ -8,8 +8,7 @@ use tokio::time::Instant;
 use super::lock;
 use super::world::World;
 use crate::driver::{
-    Advertisement, Bearer, BleDriver, Capabilities, DeviceId, DriverError, DriverEvent, LinkId,
-    ScanFilter, SendError,
+    Advertisement, Bearer, BleDriver, Capabilities, DeviceId, DriverError, DriverEvent, LinkId, ScanFilter, SendError,
 };
 
 /// The [`BleDriver`] of one simulated device.
@@ -29,20 +28,14 @@ impl SimDriver {
     }
 
     fn owns(&self, w: &World, link: LinkId) -> bool {
-        w.links
-            .get(&link)
-            .is_some_and(|l| l.central == self.node || l.peripheral == self.node)
+        w.links.get(&link).is_some_and(|l| l.central == self.node || l.peripheral == self.node)
     }
 }
 
 impl BleDriver for SimDriver {
     fn capabilities(&self) -> Capabilities {
         let l2cap = lock(&self.world).nodes[self.node].config.profile.l2cap;
-        Capabilities {
-            central: true,
-            peripheral: true,
-            l2cap,
-        }
+        Capabilities { central: true, peripheral: true, l2cap }
     }
 
     fn start_advertising(&mut self, advertisement: &Advertisement) -> Result<(), DriverError> {

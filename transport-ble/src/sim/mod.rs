@@ -130,10 +130,7 @@ impl SimProfile {
 
     /// A Linux box with BlueZ defaults: 30 ms interval (BlueZ's `le_min_conn_interval` = 24 × 1.25 ms), MTU 517.
     pub fn linux() -> Self {
-        Self {
-            conn_interval: Duration::from_millis(30),
-            ..Self::android()
-        }
+        Self { conn_interval: Duration::from_millis(30), ..Self::android() }
     }
 }
 
@@ -182,20 +179,13 @@ impl NodeConfig {
         Self {
             position,
             profile: SimProfile::ios(),
-            quirks: Quirks {
-                drop_writes_when_full: true,
-                ..Quirks::default()
-            },
+            quirks: Quirks { drop_writes_when_full: true, ..Quirks::default() },
         }
     }
 
     /// A Linux/BlueZ node without quirks.
     pub fn linux(position: (f64, f64)) -> Self {
-        Self {
-            position,
-            profile: SimProfile::linux(),
-            quirks: Quirks::default(),
-        }
+        Self { position, profile: SimProfile::linux(), quirks: Quirks::default() }
     }
 }
 
@@ -265,10 +255,7 @@ impl SimMedium {
     }
 
     /// The link parameters two profiles agree on.
-    pub fn negotiate(
-        central: &SimProfile,
-        peripheral: &SimProfile,
-    ) -> Result<LinkParams, ModelError> {
+    pub fn negotiate(central: &SimProfile, peripheral: &SimProfile) -> Result<LinkParams, ModelError> {
         world::negotiate(central, peripheral)
     }
 
@@ -285,9 +272,7 @@ impl SimMedium {
 /// The medium's state is plain data; a panic elsewhere while it was held leaves it consistent, so poisoning is
 /// ignored rather than spreading the panic to every driver.
 fn lock(world: &Mutex<World>) -> MutexGuard<'_, World> {
-    world
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
+    world.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 async fn run(world: Weak<Mutex<World>>, notify: Arc<Notify>) {

@@ -6,8 +6,8 @@ use tokio::time::{timeout, Instant};
 
 use super::*;
 use crate::driver::{
-    Advertisement, BleDriver, ConnectError, DisconnectReason, DriverEvent, LinkId, Role,
-    ScanFilter, SendError, GATT_ERROR_133, POLLEN_SERVICE_UUID,
+    Advertisement, BleDriver, ConnectError, DisconnectReason, DriverEvent, LinkId, Role, ScanFilter, SendError,
+    GATT_ERROR_133, POLLEN_SERVICE_UUID,
 };
 
 async fn next(driver: &mut SimDriver) -> DriverEvent {
@@ -24,35 +24,19 @@ async fn next_matching(driver: &mut SimDriver, f: impl Fn(&DriverEvent) -> bool)
 }
 
 fn adv() -> Advertisement {
-    Advertisement {
-        service_uuid: POLLEN_SERVICE_UUID,
-        service_data: bytes::Bytes::from_static(b"0123456789"),
-    }
+    Advertisement { service_uuid: POLLEN_SERVICE_UUID, service_data: bytes::Bytes::from_static(b"0123456789") }
 }
 
 fn filter() -> ScanFilter {
-    ScanFilter {
-        service_uuid: POLLEN_SERVICE_UUID,
-    }
+    ScanFilter { service_uuid: POLLEN_SERVICE_UUID }
 }
 
 /// Connects `a` (central) to `b` (peripheral) and returns the link.
 async fn link(a: &mut SimDriver, b: &mut SimDriver) -> LinkId {
     b.start_advertising(&adv()).unwrap();
     a.connect(b.device_id()).unwrap();
-    match next_matching(a, |e| {
-        matches!(
-            e,
-            DriverEvent::Connected { .. } | DriverEvent::ConnectFailed { .. }
-        )
-    })
-    .await
-    {
-        DriverEvent::Connected {
-            link,
-            role: Role::Central,
-            ..
-        } => {
+    match next_matching(a, |e| matches!(e, DriverEvent::Connected { .. } | DriverEvent::ConnectFailed { .. })).await {
+        DriverEvent::Connected { link, role: Role::Central, .. } => {
             next_matching(b, |e| matches!(e, DriverEvent::Connected { .. })).await;
             link
         }
@@ -61,11 +45,7 @@ async fn link(a: &mut SimDriver, b: &mut SimDriver) -> LinkId {
 }
 
 fn node_with(profile: SimProfile, position: (f64, f64)) -> NodeConfig {
-    NodeConfig {
-        position,
-        profile,
-        quirks: Quirks::default(),
-    }
+    NodeConfig { position, profile, quirks: Quirks::default() }
 }
 
 #[tokio::test(start_paused = true)]
@@ -77,27 +57,16 @@ async fn scanner_in_range_sees_advert_and_out_of_range_does_not() {
     near.start_scan(&filter()).unwrap();
     far.start_scan(&filter()).unwrap();
     adv_node.start_advertising(&adv()).unwrap();
-    let seen = timeout(Duration::from_secs(2), next(&mut near))
-        .await
-        .expect("advert within 2 s");
+    let seen = timeout(Duration::from_secs(2), next(&mut near)).await.expect("advert within 2 s");
     match seen {
-        DriverEvent::AdvertisementSeen {
-            device,
-            rssi,
-            service_data,
-        } => {
+        DriverEvent::AdvertisementSeen { device, rssi, service_data } => {
             assert_eq!(device, adv_node.device_id());
             assert!((-60..=-48).contains(&rssi), "rssi {rssi} at 5 m");
             assert_eq!(&service_data[..], b"0123456789");
         }
         other => panic!("{other:?}"),
     }
-    assert!(
-        timeout(Duration::from_secs(30), next(&mut far))
-            .await
-            .is_err(),
-        "500 m is out of range"
-    );
+    assert!(timeout(Duration::from_secs(30), next(&mut far)).await.is_err(), "500 m is out of range");
 }
 
 #[tokio::test(start_paused = true)]
@@ -108,25 +77,16 @@ async fn connection_setup_takes_android_time_and_negotiates_smaller_mtu() {
     let t0 = Instant::now();
     let l = link(&mut a, &mut b).await;
     let setup = t0.elapsed();
-    assert!(
-        setup >= Duration::from_millis(389) && setup <= Duration::from_secs(3),
-        "{setup:?}"
-    );
+    assert!(setup >= Duration::from_millis(389) && setup <= Duration::from_secs(3), "{setup:?}");
     let params = medium.link_params(l).unwrap();
     assert_eq!(params.att_mtu(), 185);
-    assert_eq!(
-        params.conn_interval(),
-        Duration::from_millis(30),
-        "iOS peripheral imposes its interval"
-    );
+    assert_eq!(params.conn_interval(), Duration::from_millis(30), "iOS peripheral imposes its interval");
 }
 
 /// Saturates one bearer and compares the measured goodput with the model's figure for the same link.
 async fn measured_goodput(profile: SimProfile, bearer: Bearer) -> (f64, f64) {
     let medium = SimMedium::new(MediumConfig::default());
-    let mut a = medium
-        .add_node(node_with(profile.clone(), (0.0, 0.0)))
-        .unwrap();
+    let mut a = medium.add_node(node_with(profile.clone(), (0.0, 0.0))).unwrap();
     let mut b = medium.add_node(node_with(profile, (1.0, 0.0))).unwrap();
     let l = link(&mut a, &mut b).await;
     let params = medium.link_params(l).unwrap();
@@ -161,38 +121,18 @@ async fn measured_goodput(profile: SimProfile, bearer: Bearer) -> (f64, f64) {
         }
     }
     // Goodput from the first delivery on, so the initial wait for an anchor point does not count.
-    let secs = first
-        .map(|f| f.elapsed().as_secs_f64())
-        .unwrap_or(f64::INFINITY);
-    (
-        (received - size) as f64 * 8.0 / secs,
-        params.capacity_bps(bearer),
-    )
+    let secs = first.map(|f| f.elapsed().as_secs_f64()).unwrap_or(f64::INFINITY);
+    ((received - size) as f64 * 8.0 / secs, params.capacity_bps(bearer))
 }
 
 #[tokio::test(start_paused = true)]
 async fn medium_delivers_the_model_capacity() {
-    let two_m = SimProfile {
-        conn_interval: Duration::from_micros(11_250),
-        max_att_mtu: 247,
-        ..SimProfile::android()
-    };
-    let one_m_23 = SimProfile {
-        phy_2m: false,
-        max_att_mtu: 23,
-        ..SimProfile::android()
-    };
-    for (profile, bearer) in [
-        (two_m.clone(), Bearer::Gatt),
-        (one_m_23, Bearer::Gatt),
-        (two_m, Bearer::L2capCoc),
-    ] {
+    let two_m = SimProfile { conn_interval: Duration::from_micros(11_250), max_att_mtu: 247, ..SimProfile::android() };
+    let one_m_23 = SimProfile { phy_2m: false, max_att_mtu: 23, ..SimProfile::android() };
+    for (profile, bearer) in [(two_m.clone(), Bearer::Gatt), (one_m_23, Bearer::Gatt), (two_m, Bearer::L2capCoc)] {
         let (got, model) = measured_goodput(profile, bearer).await;
         let ratio = got / model;
-        assert!(
-            (0.97..=1.01).contains(&ratio),
-            "{bearer:?}: measured {got:.0} vs model {model:.0} bit/s"
-        );
+        assert!((0.97..=1.01).contains(&ratio), "{bearer:?}: measured {got:.0} vs model {model:.0} bit/s");
     }
 }
 
@@ -213,18 +153,12 @@ async fn android_truncates_and_ios_drops() {
     for _ in 0..40 {
         ios.send(l, Bearer::Gatt, &[1u8; 100]).unwrap();
     }
-    assert_eq!(
-        medium.stats().dropped_writes,
-        40 - SimProfile::ios().gatt_queue_depth as u64
-    );
+    assert_eq!(medium.stats().dropped_writes, 40 - SimProfile::ios().gatt_queue_depth as u64);
     // Without the quirk an oversized write is refused.
     let mut linux_a = medium.add_node(NodeConfig::linux((0.0, 1.0))).unwrap();
     let mut linux_b = medium.add_node(NodeConfig::linux((0.0, 2.0))).unwrap();
     let l2 = link(&mut linux_a, &mut linux_b).await;
-    assert_eq!(
-        linux_a.send(l2, Bearer::Gatt, &[0; 600]),
-        Err(SendError::TooLarge { len: 600, max: 514 })
-    );
+    assert_eq!(linux_a.send(l2, Bearer::Gatt, &[0; 600]), Err(SendError::TooLarge { len: 600, max: 514 }));
 }
 
 #[tokio::test(start_paused = true)]
@@ -237,20 +171,12 @@ async fn gatt_133_and_the_link_limit() {
     b.start_advertising(&adv()).unwrap();
     a.connect(b.device_id()).unwrap();
     let e = next_matching(&mut a, |e| matches!(e, DriverEvent::ConnectFailed { .. })).await;
-    assert!(matches!(
-        e,
-        DriverEvent::ConnectFailed {
-            error: ConnectError::Status(GATT_ERROR_133),
-            ..
-        }
-    ));
+    assert!(matches!(e, DriverEvent::ConnectFailed { error: ConnectError::Status(GATT_ERROR_133), .. }));
 
     let mut hub = medium.add_node(NodeConfig::android((0.0, 5.0))).unwrap();
     let mut spokes = Vec::new();
     for i in 0..8 {
-        let mut s = medium
-            .add_node(NodeConfig::android((i as f64, 6.0)))
-            .unwrap();
+        let mut s = medium.add_node(NodeConfig::android((i as f64, 6.0))).unwrap();
         s.start_advertising(&adv()).unwrap();
         hub.connect(s.device_id()).unwrap();
         spokes.push(s);
@@ -259,10 +185,7 @@ async fn gatt_133_and_the_link_limit() {
     while up + refused < 8 {
         match next(&mut hub).await {
             DriverEvent::Connected { .. } => up += 1,
-            DriverEvent::ConnectFailed {
-                error: ConnectError::TooManyLinks,
-                ..
-            } => refused += 1,
+            DriverEvent::ConnectFailed { error: ConnectError::TooManyLinks, .. } => refused += 1,
             other => panic!("{other:?}"),
         }
     }
@@ -275,10 +198,7 @@ async fn simultaneous_connects_give_two_links_only_with_the_quirk() {
         let medium = SimMedium::new(MediumConfig::default());
         let mut ca = NodeConfig::linux((0.0, 0.0));
         ca.quirks.simultaneous_connect_duplicates = quirk;
-        let cb = NodeConfig {
-            position: (1.0, 0.0),
-            ..ca.clone()
-        };
+        let cb = NodeConfig { position: (1.0, 0.0), ..ca.clone() };
         let mut a = medium.add_node(ca).unwrap();
         let mut b = medium.add_node(cb).unwrap();
         a.start_advertising(&adv()).unwrap();
@@ -302,28 +222,15 @@ async fn silent_link_ends_after_supervision_timeout_unless_it_recovers() {
     tokio::time::sleep(Duration::from_secs(5)).await;
     // Back before the timeout: the queued value still arrives.
     medium.set_blocked(a.device_id(), b.device_id(), false);
-    let e = timeout(
-        Duration::from_secs(1),
-        next_matching(&mut b, |e| matches!(e, DriverEvent::Received { .. })),
-    )
-    .await;
+    let e = timeout(Duration::from_secs(1), next_matching(&mut b, |e| matches!(e, DriverEvent::Received { .. }))).await;
     assert!(e.is_ok());
     medium.set_position(b.device_id(), (900.0, 0.0));
     a.send(l, Bearer::Gatt, b"out of range").unwrap();
     let t0 = Instant::now();
     let e = next_matching(&mut a, |e| matches!(e, DriverEvent::Disconnected { .. })).await;
-    assert_eq!(
-        e,
-        DriverEvent::Disconnected {
-            link: l,
-            reason: DisconnectReason::SupervisionTimeout
-        }
-    );
+    assert_eq!(e, DriverEvent::Disconnected { link: l, reason: DisconnectReason::SupervisionTimeout });
     let waited = t0.elapsed();
-    assert!(
-        waited <= Duration::from_secs(20) && waited >= Duration::from_secs(19),
-        "{waited:?}"
-    );
+    assert!(waited <= Duration::from_secs(20) && waited >= Duration::from_secs(19), "{waited:?}");
 }
 
 #[tokio::test(start_paused = true)]
@@ -335,17 +242,8 @@ async fn late_mtu_report_and_rejected_profiles() {
     let mut b = medium.add_node(late).unwrap();
     b.start_advertising(&adv()).unwrap();
     a.connect(b.device_id()).unwrap();
-    assert!(matches!(
-        next(&mut b).await,
-        DriverEvent::Connected { att_mtu: 23, .. }
-    ));
-    assert!(matches!(
-        next(&mut b).await,
-        DriverEvent::MtuChanged { att_mtu: 517, .. }
-    ));
-    let bad = SimProfile {
-        conn_interval: Duration::from_millis(8),
-        ..SimProfile::android()
-    };
+    assert!(matches!(next(&mut b).await, DriverEvent::Connected { att_mtu: 23, .. }));
+    assert!(matches!(next(&mut b).await, DriverEvent::MtuChanged { att_mtu: 517, .. }));
+    let bad = SimProfile { conn_interval: Duration::from_millis(8), ..SimProfile::android() };
     assert!(medium.add_node(node_with(bad, (0.0, 0.0))).is_err());
 }

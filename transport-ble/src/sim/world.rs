@@ -15,8 +15,7 @@ use tokio::time::Instant;
 use super::air::Link;
 use super::{MediumConfig, MediumStats, NodeConfig, SimProfile};
 use crate::driver::{
-    Advertisement, ConnectError, DeviceId, DisconnectReason, DriverEvent, LinkId, Role, ScanFilter,
-    GATT_ERROR_133,
+    Advertisement, ConnectError, DeviceId, DisconnectReason, DriverEvent, LinkId, Role, ScanFilter, GATT_ERROR_133,
 };
 
 /// Maximum random advDelay added to each advertising event (Core 5.3 Vol 6 Part B §4.4.2.2.1).
@@ -90,24 +89,11 @@ impl Drop for World {
 }
 
 /// The parameters two profiles agree on: the common PHY and DLE, the smaller MTU, the longer interval.
-pub(super) fn negotiate(
-    central: &SimProfile,
-    peripheral: &SimProfile,
-) -> Result<LinkParams, ModelError> {
-    let phy = if central.phy_2m && peripheral.phy_2m {
-        Phy::Le2M
-    } else {
-        Phy::Le1M
-    };
-    let mtu = central
-        .max_att_mtu
-        .min(peripheral.max_att_mtu)
-        .max(ATT_MTU_DEFAULT);
+pub(super) fn negotiate(central: &SimProfile, peripheral: &SimProfile) -> Result<LinkParams, ModelError> {
+    let phy = if central.phy_2m && peripheral.phy_2m { Phy::Le2M } else { Phy::Le1M };
+    let mtu = central.max_att_mtu.min(peripheral.max_att_mtu).max(ATT_MTU_DEFAULT);
     let ci = central.conn_interval.max(peripheral.conn_interval);
-    let cap = match (
-        central.max_exchanges_per_event,
-        peripheral.max_exchanges_per_event,
-    ) {
+    let cap = match (central.max_exchanges_per_event, peripheral.max_exchanges_per_event) {
         (Some(a), Some(b)) => Some(a.min(b)),
         (a, b) => a.or(b),
     };
@@ -148,11 +134,7 @@ impl World {
     pub(super) fn schedule(&mut self, at: Instant, action: Action) {
         let earliest = self.queue.peek().is_none_or(|Reverse(s)| at < s.at);
         self.seq += 1;
-        self.queue.push(Reverse(Scheduled {
-            at,
-            seq: self.seq,
-            action,
-        }));
+        self.queue.push(Reverse(Scheduled { at, seq: self.seq, action }));
         if earliest {
             self.notify.notify_one();
         }
@@ -174,10 +156,7 @@ impl World {
     fn process(&mut self, now: Instant, action: Action) {
         match action {
             Action::Advertise(node) => self.advertise(node, now),
-            Action::SetupDone {
-                central,
-                peripheral,
-            } => self.setup_done(central, peripheral, now),
+            Action::SetupDone { central, peripheral } => self.setup_done(central, peripheral, now),
             Action::L2capDone { link, psm } => self.l2cap_done(link, psm),
             Action::Step(link) => self.step(link, now),
             Action::Deliver { node, event } => self.emit(node, event),
@@ -195,9 +174,7 @@ impl World {
     }
 
     pub(super) fn node_of(&self, device: DeviceId) -> Option<usize> {
-        usize::try_from(device.0)
-            .ok()
-            .filter(|&i| i < self.nodes.len())
+        usize::try_from(device.0).ok().filter(|&i| i < self.nodes.len())
     }
 
     /// Whether a packet from `a` reaches `b` on `phy`.
@@ -237,12 +214,7 @@ impl World {
         let (Some(a), Some(b)) = (self.node_of(a), self.node_of(b)) else {
             return Vec::new();
         };
-        let mut ids: Vec<LinkId> = self
-            .links
-            .values()
-            .filter(|l| l.joins(a, b))
-            .map(|l| l.id)
-            .collect();
+        let mut ids: Vec<LinkId> = self.links.values().filter(|l| l.joins(a, b)).map(|l| l.id).collect();
         ids.sort();
         ids
     }
@@ -252,20 +224,12 @@ impl World {
     }
 
     fn link_count(&self, node: usize) -> usize {
-        self.links
-            .values()
-            .filter(|l| l.central == node || l.peripheral == node)
-            .count()
+        self.links.values().filter(|l| l.central == node || l.peripheral == node).count()
     }
 
     // --- advertising and scanning ---
 
-    pub(super) fn start_advertising(
-        &mut self,
-        node: usize,
-        advertisement: Advertisement,
-        now: Instant,
-    ) {
+    pub(super) fn start_advertising(&mut self, node: usize, advertisement: Advertisement, now: Instant) {
         self.nodes[node].advertising = Some(advertisement);
         if !self.nodes[node].adv_scheduled {
             self.nodes[node].adv_scheduled = true;
@@ -301,25 +265,16 @@ impl World {
             return;
         };
         for scanner in 0..self.nodes.len() {
-            let matches = self.nodes[scanner]
-                .scanning
-                .as_ref()
-                .is_some_and(|f| f.service_uuid == adv.service_uuid);
+            let matches = self.nodes[scanner].scanning.as_ref().is_some_and(|f| f.service_uuid == adv.service_uuid);
             if scanner == node || !matches || !self.in_range(node, scanner, Phy::Le1M) {
                 continue;
             }
-            if !self.scanner_listening(scanner, now)
-                || self.rng.random_bool(self.config.advert_loss)
-            {
+            if !self.scanner_listening(scanner, now) || self.rng.random_bool(self.config.advert_loss) {
                 continue;
             }
             let noise = self.config.rssi_noise_db;
             let rssi = self.config.path_loss.rssi_dbm(self.distance(node, scanner))
-                + if noise > 0.0 {
-                    self.rng.random_range(-noise..noise)
-                } else {
-                    0.0
-                };
+                + if noise > 0.0 { self.rng.random_range(-noise..noise) } else { 0.0 };
             self.stats.adverts_seen += 1;
             let event = DriverEvent::AdvertisementSeen {
                 device: DeviceId(node as u64),
@@ -329,8 +284,7 @@ impl World {
             self.emit(scanner, event);
         }
         let interval = self.nodes[node].config.profile.advertise.interval();
-        let delay =
-            Duration::from_micros(self.rng.random_range(0..=ADV_DELAY_MAX.as_micros() as u64));
+        let delay = Duration::from_micros(self.rng.random_range(0..=ADV_DELAY_MAX.as_micros() as u64));
         self.schedule(now + interval + delay, Action::Advertise(node));
     }
 
@@ -338,28 +292,13 @@ impl World {
 
     pub(super) fn connect(&mut self, central: usize, device: DeviceId, now: Instant) {
         let Some(peripheral) = self.node_of(device).filter(|&p| p != central) else {
-            let event = DriverEvent::ConnectFailed {
-                device,
-                error: ConnectError::UnknownDevice,
-            };
-            self.schedule(
-                now,
-                Action::Deliver {
-                    node: central,
-                    event,
-                },
-            );
+            let event = DriverEvent::ConnectFailed { device, error: ConnectError::UnknownDevice };
+            self.schedule(now, Action::Deliver { node: central, event });
             return;
         };
         let latency = self.nodes[central].config.profile.setup_latency;
         let setup = latency.sample(self.rng.random());
-        self.schedule(
-            now + setup,
-            Action::SetupDone {
-                central,
-                peripheral,
-            },
-        );
+        self.schedule(now + setup, Action::SetupDone { central, peripheral });
     }
 
     fn setup_done(&mut self, central: usize, peripheral: usize, now: Instant) {
@@ -371,10 +310,7 @@ impl World {
             self.emit(central, DriverEvent::ConnectFailed { device, error });
             return;
         }
-        let params = match negotiate(
-            &self.nodes[central].config.profile,
-            &self.nodes[peripheral].config.profile,
-        ) {
+        let params = match negotiate(&self.nodes[central].config.profile, &self.nodes[peripheral].config.profile) {
             Ok(params) => params,
             Err(e) => {
                 let error = ConnectError::Platform(e.to_string());
@@ -387,31 +323,17 @@ impl World {
         let link = Link::new(id, central, peripheral, params, now);
         self.links.insert(id, link);
         let mtu = params.att_mtu();
-        for (node, role, remote) in [
-            (central, Role::Central, peripheral),
-            (peripheral, Role::Peripheral, central),
-        ] {
+        for (node, role, remote) in [(central, Role::Central, peripheral), (peripheral, Role::Peripheral, central)] {
             let reported = match self.nodes[node].config.quirks.late_mtu_report {
                 Some(delay) => {
-                    let event = DriverEvent::MtuChanged {
-                        link: id,
-                        att_mtu: mtu,
-                    };
+                    let event = DriverEvent::MtuChanged { link: id, att_mtu: mtu };
                     self.schedule(now + delay, Action::Deliver { node, event });
                     ATT_MTU_DEFAULT
                 }
                 None => mtu,
             };
             let device = DeviceId(remote as u64);
-            self.emit(
-                node,
-                DriverEvent::Connected {
-                    link: id,
-                    device,
-                    role,
-                    att_mtu: reported,
-                },
-            );
+            self.emit(node, DriverEvent::Connected { link: id, device, role, att_mtu: reported });
         }
     }
 
@@ -431,23 +353,11 @@ impl World {
         if rate > 0.0 && self.rng.random_bool(rate.min(1.0)) {
             return Err(ConnectError::Status(GATT_ERROR_133));
         }
-        let existing: Vec<&Link> = self
-            .links
-            .values()
-            .filter(|l| l.joins(central, peripheral))
-            .collect();
-        let duplicates_allowed = self.nodes[central]
-            .config
-            .quirks
-            .simultaneous_connect_duplicates
-            || self.nodes[peripheral]
-                .config
-                .quirks
-                .simultaneous_connect_duplicates;
+        let existing: Vec<&Link> = self.links.values().filter(|l| l.joins(central, peripheral)).collect();
+        let duplicates_allowed = self.nodes[central].config.quirks.simultaneous_connect_duplicates
+            || self.nodes[peripheral].config.quirks.simultaneous_connect_duplicates;
         // One link per role pair at most; a second in the opposite role only on stacks that allow it.
-        if existing.iter().any(|l| l.central == central)
-            || (!existing.is_empty() && !duplicates_allowed)
-        {
+        if existing.iter().any(|l| l.central == central) || (!existing.is_empty() && !duplicates_allowed) {
             return Err(ConnectError::AlreadyConnected);
         }
         Ok(())
@@ -457,46 +367,24 @@ impl World {
         let Some(l) = self.links.remove(&link) else {
             return;
         };
-        let other = if l.central == node {
-            l.peripheral
-        } else {
-            l.central
-        };
-        self.emit(
-            node,
-            DriverEvent::Disconnected {
-                link,
-                reason: DisconnectReason::Local,
-            },
-        );
+        let other = if l.central == node { l.peripheral } else { l.central };
+        self.emit(node, DriverEvent::Disconnected { link, reason: DisconnectReason::Local });
         // LL_TERMINATE_IND reaches the peer at the next connection event.
-        let event = DriverEvent::Disconnected {
-            link,
-            reason: DisconnectReason::Remote,
-        };
-        self.schedule(
-            now + l.params.conn_interval(),
-            Action::Deliver { node: other, event },
-        );
+        let event = DriverEvent::Disconnected { link, reason: DisconnectReason::Remote };
+        self.schedule(now + l.params.conn_interval(), Action::Deliver { node: other, event });
     }
 
     fn supervision(&mut self, link: LinkId, now: Instant) {
-        let expired = self.links.get(&link).is_some_and(|l| {
-            l.silent_since
-                .is_some_and(|since| now >= since + self.config.supervision_timeout)
-        });
+        let expired = self
+            .links
+            .get(&link)
+            .is_some_and(|l| l.silent_since.is_some_and(|since| now >= since + self.config.supervision_timeout));
         if !expired {
             return;
         }
         if let Some(l) = self.links.remove(&link) {
             for node in [l.central, l.peripheral] {
-                self.emit(
-                    node,
-                    DriverEvent::Disconnected {
-                        link,
-                        reason: DisconnectReason::SupervisionTimeout,
-                    },
-                );
+                self.emit(node, DriverEvent::Disconnected { link, reason: DisconnectReason::SupervisionTimeout });
             }
         }
     }
@@ -556,8 +444,7 @@ impl World {
             return;
         };
         let (central, peripheral) = (l.central, l.peripheral);
-        let both =
-            self.nodes[central].config.profile.l2cap && self.nodes[peripheral].config.profile.l2cap;
+        let both = self.nodes[central].config.profile.l2cap && self.nodes[peripheral].config.profile.l2cap;
         if !both || self.nodes[peripheral].l2cap_psm != Some(psm) || l.l2cap_open {
             let reason = format!("no L2CAP listener on PSM {psm:#06x}");
             self.emit(central, DriverEvent::L2capFailed { link, reason });

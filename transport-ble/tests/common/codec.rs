@@ -18,10 +18,7 @@ async fn read_message<T: AsyncRead + Unpin>(io: &mut T) -> io::Result<Vec<u8>> {
     io.read_exact(&mut len).await?;
     let len = u32::from_be_bytes(len) as usize;
     if len > MAX_MESSAGE {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidData,
-            "message too large",
-        ));
+        return Err(io::Error::new(io::ErrorKind::InvalidData, "message too large"));
     }
     let mut buf = vec![0u8; len];
     io.read_exact(&mut buf).await?;
@@ -29,8 +26,7 @@ async fn read_message<T: AsyncRead + Unpin>(io: &mut T) -> io::Result<Vec<u8>> {
 }
 
 async fn write_message<T: AsyncWrite + Unpin>(io: &mut T, data: Vec<u8>) -> io::Result<()> {
-    let len = u32::try_from(data.len())
-        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "too large"))?;
+    let len = u32::try_from(data.len()).map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "too large"))?;
     io.write_all(&len.to_be_bytes()).await?;
     io.write_all(&data).await?;
     io.close().await
@@ -41,22 +37,14 @@ impl libp2p::request_response::Codec for BytesCodec {
     type Request = Vec<u8>;
     type Response = Vec<u8>;
 
-    fn read_request<T>(
-        &mut self,
-        _: &StreamProtocol,
-        io: &mut T,
-    ) -> impl Future<Output = io::Result<Vec<u8>>> + Send
+    fn read_request<T>(&mut self, _: &StreamProtocol, io: &mut T) -> impl Future<Output = io::Result<Vec<u8>>> + Send
     where
         T: AsyncRead + Unpin + Send,
     {
         read_message(io)
     }
 
-    fn read_response<T>(
-        &mut self,
-        _: &StreamProtocol,
-        io: &mut T,
-    ) -> impl Future<Output = io::Result<Vec<u8>>> + Send
+    fn read_response<T>(&mut self, _: &StreamProtocol, io: &mut T) -> impl Future<Output = io::Result<Vec<u8>>> + Send
     where
         T: AsyncRead + Unpin + Send,
     {

@@ -33,10 +33,7 @@ pub fn swarm(driver: SimDriver, config: BleConfig, auto_dial: bool) -> (Swarm<No
         .expect("transport")
         .with_behaviour(|key| Node {
             ping: ping::Behaviour::new(ping::Config::new().with_interval(Duration::from_secs(5))),
-            identify: identify::Behaviour::new(identify::Config::new(
-                "/pollen-test/1".into(),
-                key.public(),
-            )),
+            identify: identify::Behaviour::new(identify::Config::new("/pollen-test/1".into(), key.public())),
             rr: request_response::Behaviour::new(
                 [(RR_PROTOCOL, request_response::ProtocolSupport::Full)],
                 request_response::Config::default().with_request_timeout(Duration::from_secs(600)),
@@ -54,9 +51,7 @@ pub fn swarm(driver: SimDriver, config: BleConfig, auto_dial: bool) -> (Swarm<No
 
 /// Deterministic test bytes.
 pub fn pattern(len: usize, seed: u8) -> Vec<u8> {
-    (0..len)
-        .map(|i| (i as u32).wrapping_mul(2_654_435_761).to_be_bytes()[0] ^ seed)
-        .collect()
+    (0..len).map(|i| (i as u32).wrapping_mul(2_654_435_761).to_be_bytes()[0] ^ seed).collect()
 }
 
 pub fn init_tracing() {
