@@ -106,10 +106,7 @@ pub fn packet_airtime_us(phy: Phy, payload: usize) -> u32 {
 
 /// Airtime of one exchange: a central packet, T_IFS, the peripheral's answer, T_IFS.
 pub fn exchange_airtime_us(phy: Phy, central_payload: usize, peripheral_payload: usize) -> u32 {
-    packet_airtime_us(phy, central_payload)
-        + T_IFS_US
-        + packet_airtime_us(phy, peripheral_payload)
-        + T_IFS_US
+    packet_airtime_us(phy, central_payload) + T_IFS_US + packet_airtime_us(phy, peripheral_payload) + T_IFS_US
 }
 
 /// A link parameter outside what the specification allows.
@@ -143,20 +140,12 @@ pub struct LinkParams {
 impl LinkParams {
     /// A link with the given PHY, DLE, ATT MTU and connection interval; connection events may run until the next
     /// anchor point and the L2CAP MPS is [`L2CAP_MPS_DEFAULT`].
-    pub fn new(
-        phy: Phy,
-        dle: bool,
-        att_mtu: u16,
-        conn_interval: Duration,
-    ) -> Result<Self, ModelError> {
+    pub fn new(phy: Phy, dle: bool, att_mtu: u16, conn_interval: Duration) -> Result<Self, ModelError> {
         if !(ATT_MTU_DEFAULT..=ATT_MTU_MAX).contains(&att_mtu) {
             return Err(ModelError::AttMtu(att_mtu));
         }
-        let us = u32::try_from(conn_interval.as_micros())
-            .map_err(|_| ModelError::ConnInterval(conn_interval))?;
-        if !(CONN_INTERVAL_MIN_US..=CONN_INTERVAL_MAX_US).contains(&us)
-            || us % CONN_INTERVAL_STEP_US != 0
-        {
+        let us = u32::try_from(conn_interval.as_micros()).map_err(|_| ModelError::ConnInterval(conn_interval))?;
+        if !(CONN_INTERVAL_MIN_US..=CONN_INTERVAL_MAX_US).contains(&us) || us % CONN_INTERVAL_STEP_US != 0 {
             return Err(ModelError::ConnInterval(conn_interval));
         }
         Ok(Self {
@@ -273,9 +262,7 @@ impl LinkParams {
     /// Whether an exchange of `exchange_us` fits into a connection event that has used `elapsed_us` and
     /// `exchanges_done` so far. The sim medium and [`Self::capacity_bps`] both schedule with this rule.
     pub fn exchange_fits(&self, elapsed_us: u32, exchanges_done: u32, exchange_us: u32) -> bool {
-        let under_cap = self
-            .max_exchanges_per_event
-            .is_none_or(|max| exchanges_done < u32::from(max));
+        let under_cap = self.max_exchanges_per_event.is_none_or(|max| exchanges_done < u32::from(max));
         under_cap && elapsed_us + exchange_us <= self.conn_interval_us
     }
 
@@ -313,10 +300,7 @@ impl LinkParams {
     /// These are the "physical application limits" quoted in `shared/DESIGN.md`.
     pub fn continuous_capacity_bps(&self, bearer: Bearer) -> f64 {
         let (pattern, app_bytes) = self.saturated_pattern(bearer);
-        let us: u64 = pattern
-            .iter()
-            .map(|&p| u64::from(exchange_airtime_us(self.phy, p, 0)))
-            .sum();
+        let us: u64 = pattern.iter().map(|&p| u64::from(exchange_airtime_us(self.phy, p, 0))).sum();
         (app_bytes * 8) as f64 / us as f64 * 1e6
     }
 

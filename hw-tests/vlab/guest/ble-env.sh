@@ -3,14 +3,21 @@
 #   btvirt (BlueZ's controller emulator on /dev/vhci) -> N linked controllers hci0..hci(N-1)
 #   dbus-daemon --system, bluetoothd, every controller powered on through bluetoothd's D-Bus API.
 # Env (all optional):
-#   POLLEN_VLAB_BLE_N=2            number of controllers (3 for a relay chain: btvirt -l3)
+#   POLLEN_VLAB_BLE_N=2            number of controllers, all on one medium (btvirt -l2; -l3 for three)
+#   POLLEN_VLAB_BLE_MEDIA="2 2"    instead: one btvirt per medium, N controllers each; controllers only hear and
+#                                  reach the ones on their own medium (hci0,hci1 | hci2,hci3). See the gotcha below.
 #   POLLEN_VLAB_BLE_TYPE=le        le   = btvirt -L: LE-only, BT 4.x feature set (legacy 31-byte adverts, 1M PHY only)
 #                                  dual = btvirt default: BR/EDR+LE 5.2 (extended advertising, 2M/Coded PHY bits)
 #   POLLEN_VLAB_BT_EXPERIMENTAL=0  1 = bluetoothd -E (experimental D-Bus interfaces; not needed for GATT/adv/L2CAP)
 #   POLLEN_VLAB_BT_DEBUG=0         1 = bluetoothd -d (verbose; costs a lot of CPU under TCG)
 #   POLLEN_VLAB_BTMON=0            1 = record HCI traffic to /out/ble.btsnoop (read with btmon -r); costs CPU
 #   POLLEN_VLAB_BLE_NOSTART=0      1 = only define the functions, start nothing
-# After success: VLAB_BLE_N, VLAB_HCI<i>_ADDR (e.g. VLAB_HCI0_ADDR=00:AA:01:00:00:23) are exported.
+# After success: VLAB_BLE_N, VLAB_HCI<i>_ADDR (e.g. VLAB_HCI0_ADDR=00:AA:01:00:00:00; btvirt derives it from the
+# kernel's hci index, so it is unique across btvirt processes) and VLAB_HCI<i>_MEDIUM are exported.
+# GOTCHA (BlueZ 5.66 and upstream master): btvirt's emulated controller gets ACL handles wrong as soon as one controller
+# holds two LE connections (the peripheral is told the central's handle; ACL data keeps the sender's handle), so the
+# second link of a node silently breaks. Give every node at most ONE connection per controller: a relay node B in
+# A-B-C uses two controllers, e.g. POLLEN_VLAB_BLE_MEDIA="2 2" with A=hci0, B=hci1+hci2, C=hci3.
 # Logs: /out/bluetoothd.log, /out/btvirt.log; vlab_ble_collect copies dmesg etc. to /out.
 
 vlab_t() { cut -d' ' -f1 /proc/uptime; }
@@ -22,34 +29,47 @@ vlab_bluez_adapters() {
     grep -c '"org.bluez.Adapter1"'
 }
 
-vlab_ble_btvirt() {   # start btvirt and wait until all controllers have a real address; retry on the TCG reset gotcha
-  local n=$1 opts="-l$1" try i ok a
-  [ "${POLLEN_VLAB_BLE_TYPE:-le}" = le ] && opts="-L -l$n"
-  for try in 1 2 3; do
-    btvirt $opts > /out/btvirt.log 2>&1 &
-    VLAB_BTVIRT_PID=$!
-    for i in $(seq 100); do
-      ok=1
-      for c in $(seq 0 $((n-1))); do a=$(vlab_addr hci$c); { [ -z "$a" ] || [ "$a" = 00:00:00:00:00:00 ]; } && ok=0; done
-      [ $ok = 1 ] && return 0
-      sleep 0.1
+# Start one btvirt per "medium" and wait until all their controllers have a real address.
+# Args: controller count of each medium, e.g. "2 2". Controllers are numbered in order (hci0, hci1 | hci2, hci3).
+vlab_ble_btvirt() {
+  local first=0 m=0 k try i ok a c pid opts
+  VLAB_BTVIRT_PIDS=
+  for k in "$@"; do
+    opts="-l$k"; [ "${POLLEN_VLAB_BLE_TYPE:-le}" = le ] && opts="-L -l$k"
+    ok=0
+    for try in 1 2 3; do
+      btvirt $opts >> /out/btvirt.log 2>&1 &
+      pid=$!
+      for i in $(seq 100); do
+        ok=1
+        for c in $(seq $first $((first+k-1))); do
+          a=$(vlab_addr hci$c); { [ -z "$a" ] || [ "$a" = 00:00:00:00:00:00 ]; } && ok=0
+        done
+        [ $ok = 1 ] && break
+        sleep 0.1
+      done
+      [ $ok = 1 ] && break
+      # Gotcha: under TCG the first controller's HCI_Reset can miss the kernel's 2 s command timeout
+      # ("hciN: Opcode 0x0c03 failed: -110") and the controller stays at address 00:00:00:00:00:00.
+      echo "vlab: btvirt medium $m try $try: controllers not ready, retrying: $(dmesg | grep -i hci | tail -2 | tr '\n' ' ')" >&2
+      kill $pid; wait $pid 2>/dev/null; sleep 1
     done
-    # Gotcha: under TCG the first controller's HCI_Reset can miss the kernel's 2 s command timeout
-    # ("hciN: Opcode 0x0c03 failed: -110") and the controller stays at address 00:00:00:00:00:00.
-    echo "vlab: btvirt try $try: controllers not ready, retrying: $(dmesg | grep -i hci | tail -2 | tr '\n' ' ')" >&2
-    kill $VLAB_BTVIRT_PID; wait $VLAB_BTVIRT_PID 2>/dev/null; sleep 1
+    [ $ok = 1 ] || return 1
+    VLAB_BTVIRT_PIDS="$VLAB_BTVIRT_PIDS $pid"
+    for c in $(seq $first $((first+k-1))); do export VLAB_HCI${c}_MEDIUM=$m; done
+    first=$((first+k)); m=$((m+1))
   done
-  return 1
 }
 
 vlab_ble_up() {
-  local n=${POLLEN_VLAB_BLE_N:-2} i c
+  local media=${POLLEN_VLAB_BLE_MEDIA:-${POLLEN_VLAB_BLE_N:-2}} n=0 k i c
+  for k in $media; do n=$((n+k)); done
   # Preload what the first HCI power-on would request_module() (ECDH + CMAC for SMP, AF_ALG), so the emulated
   # controller's HCI_Reset is not answered late while the kernel loads modules (the zero-address gotcha).
   modprobe -a hci_vhci ecdh_generic cmac algif_hash algif_skcipher ecb || { echo "vlab: modprobe failed" >&2; return 1; }
   [ -S /run/dbus/system_bus_socket ] || dbus-daemon --system --fork || return 1
-  vlab_ble_btvirt "$n" || { echo "vlab: btvirt controllers never came up" >&2; return 1; }
-  echo "vlab: t=$(vlab_t) btvirt: $n controllers (${POLLEN_VLAB_BLE_TYPE:-le})" >&2
+  vlab_ble_btvirt $media || { echo "vlab: btvirt controllers never came up" >&2; return 1; }
+  echo "vlab: t=$(vlab_t) btvirt: $n controllers (${POLLEN_VLAB_BLE_TYPE:-le}), media: $media" >&2
   [ "${POLLEN_VLAB_BTMON:-0}" = 1 ] && { btmon -w /out/ble.btsnoop > /dev/null 2>&1 & VLAB_BTMON_PID=$!; }
   export VLAB_BLE_N=$n
   vlab_bluetoothd_start || return 1

@@ -30,10 +30,7 @@ fn continuous_limits_match_design_figures() {
     for (phy, dle, mtu, bearer, kbps) in cases {
         let link = LinkParams::new(phy, dle, mtu, ms(15.0)).unwrap();
         let got = link.continuous_capacity_bps(bearer) / 1000.0;
-        assert!(
-            close(got, kbps, 0.01),
-            "{phy:?} dle={dle} mtu={mtu} {bearer:?}: {got} vs {kbps}"
-        );
+        assert!(close(got, kbps, 0.01), "{phy:?} dle={dle} mtu={mtu} {bearer:?}: {got} vs {kbps}");
     }
 }
 
@@ -49,10 +46,7 @@ fn quantised_capacity_near_physical_at_android_intervals() {
     for (phy, mtu, ci, bearer, kbps) in cases {
         let link = LinkParams::new(phy, true, mtu, ci).unwrap();
         let got = link.capacity_bps(bearer) / 1000.0;
-        assert!(
-            close(got, kbps, 0.02),
-            "{phy:?} mtu={mtu} {bearer:?}: {got} vs {kbps}"
-        );
+        assert!(close(got, kbps, 0.02), "{phy:?} mtu={mtu} {bearer:?}: {got} vs {kbps}");
         assert!(got <= link.continuous_capacity_bps(bearer) / 1000.0 + 1e-9);
     }
 }
@@ -78,21 +72,12 @@ fn fragments_of_att_pdus_and_sdus() {
 
 #[test]
 fn rejects_out_of_spec_parameters() {
-    assert_eq!(
-        LinkParams::new(Phy::Le1M, true, 22, ms(15.0)),
-        Err(ModelError::AttMtu(22))
-    );
-    assert_eq!(
-        LinkParams::new(Phy::Le1M, true, 518, ms(15.0)),
-        Err(ModelError::AttMtu(518))
-    );
+    assert_eq!(LinkParams::new(Phy::Le1M, true, 22, ms(15.0)), Err(ModelError::AttMtu(22)));
+    assert_eq!(LinkParams::new(Phy::Le1M, true, 518, ms(15.0)), Err(ModelError::AttMtu(518)));
     assert!(LinkParams::new(Phy::Le1M, true, 23, ms(7.0)).is_err());
     assert!(LinkParams::new(Phy::Le1M, true, 23, ms(8.0)).is_err());
     let ok = LinkParams::new(Phy::Le1M, true, 23, ms(7.5)).unwrap();
-    assert_eq!(
-        ok.with_max_exchanges_per_event(Some(0)),
-        Err(ModelError::ZeroExchanges)
-    );
+    assert_eq!(ok.with_max_exchanges_per_event(Some(0)), Err(ModelError::ZeroExchanges));
     assert_eq!(ok.with_l2cap_mps(10), Err(ModelError::Mps(10)));
 }
 
@@ -100,14 +85,10 @@ fn rejects_out_of_spec_parameters() {
 fn setup_latency_reproduces_android_figures() {
     let model = SetupLatency::ANDROID;
     let n = 100_000;
-    let samples: Vec<Duration> = (0..n)
-        .map(|i| model.sample((i as f64 + 0.5) / n as f64))
-        .collect();
+    let samples: Vec<Duration> = (0..n).map(|i| model.sample((i as f64 + 0.5) / n as f64)).collect();
     let mean = samples.iter().map(Duration::as_secs_f64).sum::<f64>() / n as f64;
     assert!(close(mean, 0.867, 0.01), "mean {mean}");
-    assert!(samples
-        .iter()
-        .all(|s| *s >= model.best && *s <= model.worst));
+    assert!(samples.iter().all(|s| *s >= model.best && *s <= model.worst));
     assert_eq!(model.sample(0.0), model.best);
 }
 

@@ -353,11 +353,19 @@ impl Worker {
         });
     }
 
+    /// Ends one GATT session. The LE connection goes down only when no other session uses it: when both nodes
+    /// connected at once, the kernel gives both GATT sessions the same LE link, and the duplicate tie-break closes
+    /// only one of them.
     fn disconnect(&mut self, link: LinkId) {
-        let Some(device) = lock(&self.shared).links.get(&link).map(|l| l.device) else {
-            return;
+        let (device, shared_acl) = {
+            let shared = lock(&self.shared);
+            let Some(device) = shared.links.get(&link).map(|l| l.device) else { return };
+            (device, shared.links.iter().any(|(id, l)| *id != link && l.device == device))
         };
         link_down(&self.shared, link, DisconnectReason::Local, &self.events);
+        if shared_acl {
+            return;
+        }
         let adapter = self.adapter.clone();
         tokio::spawn(async move {
             if let Ok(dev) = adapter.device(address_of(device)) {
