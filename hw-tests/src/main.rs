@@ -10,6 +10,8 @@ use pollen_hw_tests::lab::SimLab;
 use pollen_hw_tests::report::{ScenarioReport, Tally};
 use pollen_hw_tests::suite;
 
+mod vlab;
+
 #[derive(Parser)]
 #[command(about = "Pollen's BLE conformance suite and lab runners")]
 struct Cli {
@@ -43,6 +45,19 @@ enum Command {
         /// Also write the reports as JSON here.
         #[arg(long)]
         json: Option<PathBuf>,
+    },
+    /// The virtual radio lab: boots a QEMU guest with real bluetoothd on btvirt controllers and runs the suite there
+    /// with the BlueZ backend, plus BlueZ's l2test as a throughput baseline. Needs root (installs QEMU on first use).
+    Vlab {
+        /// Only scenarios whose name contains this.
+        #[arg(long)]
+        filter: Option<String>,
+        /// Where the guest image, the shared binary and outputs live.
+        #[arg(long, env = "POLLEN_VLAB_CACHE", default_value = "/var/tmp/pollen-vlab")]
+        cache: PathBuf,
+        /// Upper bound on the guest's run, seconds.
+        #[arg(long, default_value_t = 2400)]
+        timeout: u64,
     },
 }
 
@@ -78,6 +93,7 @@ fn run(cli: Cli) -> Result<bool> {
             };
             finish(&reports, json)
         }
+        Command::Vlab { filter, cache, timeout } => vlab::run(&vlab::VlabOptions { cache, filter, timeout_s: timeout }),
     }
 }
 

@@ -36,6 +36,9 @@ use crate::driver::{
 
 /// The largest ATT MTU reported to the link session: bluetoothd 5.66 drops Write Commands over 510 bytes.
 pub const BLUEZ_MAX_ATT_MTU: u16 = 513;
+/// Receive MTU asked for on L2CAP channels. The kernel's default of 672 bytes costs a lot of per-SDU work; 4096 is
+/// what phones use and what the lab's l2test baseline uses too.
+pub const L2CAP_RECV_MTU: u16 = 4096;
 /// SDUs queued per L2CAP channel before `send` reports busy.
 const L2CAP_QUEUE: usize = 8;
 
@@ -189,6 +192,7 @@ impl BleDriver for BluezDriver {
     fn listen_l2cap(&mut self) -> Result<u16, DriverError> {
         use bluer::l2cap::{Socket, SocketAddr};
         let socket = Socket::new_stream().map_err(platform)?;
+        socket.set_recv_mtu(L2CAP_RECV_MTU).map_err(platform)?;
         // PSM 0: the kernel picks a free dynamic LE PSM (0x80..=0xff).
         socket.bind(SocketAddr::new(self.local.0, self.local.1, 0)).map_err(platform)?;
         let listener = socket.listen(4).map_err(platform)?;

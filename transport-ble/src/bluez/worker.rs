@@ -482,6 +482,7 @@ async fn open_channel(adapter: &Adapter, peer: Address, psm: u16) -> Result<blue
     };
     let peer_type = adapter.device(peer).map_err(|e| e.to_string())?.address_type().await.map_err(|e| e.to_string())?;
     let socket = Socket::new_stream().map_err(|e| e.to_string())?;
+    socket.set_recv_mtu(super::L2CAP_RECV_MTU).map_err(|e| e.to_string())?;
     // Several adapters share one kernel: bind to our own so the channel leaves from the right one.
     socket.bind(SocketAddr::new(own, own_type, 0)).map_err(|e| e.to_string())?;
     socket.connect(SocketAddr::new(peer, peer_type, psm)).await.map_err(|e| e.to_string())

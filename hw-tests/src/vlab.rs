@@ -1,0 +1,157 @@
+//! `pollen-hw-tests vlab`: the virtual radio lab. Builds the suite with the BlueZ backend, boots a QEMU guest
+//! running real bluetoothd over btvirt controllers (scripts in `hw-tests/vlab/`), runs the suite and BlueZ's
+//! `l2test` there, and reports per-scenario lines, the throughput ratio and a tally.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use anyhow::{bail, Context, Result};
+use pollen_hw_tests::report::{Outcome, ScenarioReport, Tally};
+
+/// Options of a lab run.
+pub struct VlabOptions {
+    /// Where the guest image and outputs are cached (outside the repository).
+    pub cache: PathBuf,
+    /// Only scenarios whose name contains this.
+    pub filter: Option<String>,
+    /// Upper bound on the guest's run, seconds.
+    pub timeout_s: u64,
+}
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."))
+}
+
+fn step(what: &str) {
+    println!("vlab: {what}");
+}
+
+fn run_checked(command: &mut Command, what: &str) -> Result<()> {
+    let status = command.status().with_context(|| format!("starting {what}"))?;
+    if !status.success() {
+        bail!("{what} failed with {status}");
+    }
+    Ok(())
+}
+
+/// Builds, boots, runs and reports. Returns whether every scenario passed.
+pub fn run(options: &VlabOptions) -> Result<bool> {
+    let root = repo_root();
+    let scripts = root.join("hw-tests/vlab");
+    if Command::new("qemu-system-x86_64").arg("--version").stdout(Stdio::null()).status().is_err() {
+        step("installing host packages (qemu, debootstrap, busybox)");
+        run_checked(Command::new("bash").arg(scripts.join("install-host.sh")), "install-host.sh")?;
+    }
+    step("building the guest image (cached after the first run)");
+    run_checked(
+        Command::new("bash").arg(scripts.join("build-guest.sh")).env("POLLEN_VLAB_CACHE", &options.cache),
+        "build-guest.sh",
+    )?;
+    step("building the suite with the BlueZ backend");
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    run_checked(
+        Command::new(cargo).current_dir(&root).args([
+            "build",
+            "--release",
+            "-p",
+            "pollen-hw-tests",
+            "--features",
+            "bluez",
+        ]),
+        "cargo build --features bluez",
+    )?;
+    let share = options.cache.join("share");
+    std::fs::create_dir_all(&share)?;
+    let binary = root.join("target/release/pollen-hw-tests");
+    std::fs::copy(&binary, share.join("pollen-hw-tests")).with_context(|| format!("copying {}", binary.display()))?;
+    let out = options.cache.join("out/conformance");
+    step(&format!("booting the guest (console in {})", out.join("console.log").display()));
+    let mut guest = Command::new("bash");
+    guest
+        .arg(scripts.join("run-guest.sh"))
+        .arg(scripts.join("tests/conformance.sh"))
+        .arg(options.timeout_s.to_string())
+        .env("POLLEN_VLAB_CACHE", &options.cache)
+        .env("POLLEN_VLAB_SHARE", &share)
+        .env("POLLEN_VLAB_OUT", &out)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped());
+    if let Some(filter) = &options.filter {
+        guest.env("POLLEN_SUITE_FILTER", filter);
+    }
+    let _ = std::fs::remove_dir_all(&out);
+    let mut child = guest.spawn().context("starting run-guest.sh")?;
+    let mut l2test_line = None;
+    if let Some(stdout) = child.stdout.take() {
+        for line in BufReader::new(stdout).lines() {
+            let line = line?;
+            println!("{line}");
+            if let Some(rest) = line.strip_prefix("L2TEST ") {
+                l2test_line = Some(rest.to_string());
+            }
+        }
+    }
+    let status = child.wait()?;
+    let reports: Vec<ScenarioReport> = match std::fs::read(out.join("conformance.json")) {
+        Ok(json) => serde_json::from_slice(&json).context("parsing conformance.json")?,
+        Err(_) => Vec::new(),
+    };
+    summarize(&reports, l2test_line.as_deref(), status.success())
+}
+
+/// Parses l2test's "<bytes> bytes in <secs> sec, <rate> kB/s" into bit/s.
+pub fn l2test_bps(line: &str) -> Option<f64> {
+    let words: Vec<&str> = line.split_whitespace().collect();
+    let i = words.iter().position(|w| w.eq_ignore_ascii_case("kB/s"))?;
+    let rate: f64 = words.get(i.checked_sub(1)?)?.parse().ok()?;
+    Some(rate * 8_000.0)
+}
+
+fn summarize(reports: &[ScenarioReport], l2test: Option<&str>, guest_ok: bool) -> Result<bool> {
+    println!();
+    for r in reports {
+        println!("{r}");
+    }
+    let baseline = l2test.and_then(l2test_bps);
+    for (scenario, path) in [("transfer_l2cap", "l2cap"), ("transfer_gatt", "gatt")] {
+        let pollen = reports
+            .iter()
+            .find(|r| r.name == scenario && r.outcome == Outcome::Pass)
+            .and_then(|r| r.metrics.get("goodput_ab_bps").copied());
+        match (pollen, baseline) {
+            (Some(p), Some(b)) if b > 0.0 => println!(
+                "vlab throughput path={path} pollen_kbps={:.1} l2test_kbps={:.1} ratio={:.3}",
+                p / 1000.0,
+                b / 1000.0,
+                p / b
+            ),
+            _ => println!("vlab throughput path={path} unavailable (scenario or l2test did not run)"),
+        }
+    }
+    let mut tally = Tally::of(reports);
+    if reports.is_empty() || !guest_ok && tally.failed == 0 {
+        // The guest died or the suite never reported: count that as a failure, never as a pass.
+        println!("FAIL vlab-guest (no complete suite run; see the console log)");
+        tally.failed += 1;
+    }
+    println!("{tally}");
+    Ok(tally.failed == 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_l2test_rates() {
+        let line = "l2test[348]: 1048576 bytes in 4.97 sec, 206.15 kB/s";
+        assert_eq!(l2test_bps(line), Some(206.15 * 8000.0));
+        assert_eq!(l2test_bps("none"), None);
+    }
+
+    #[test]
+    fn a_silent_guest_is_a_failure() {
+        assert!(!summarize(&[], None, true).unwrap());
+    }
+}
