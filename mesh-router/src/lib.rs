@@ -1,0 +1,10 @@
+//! Pollen's mesh router.
+//!
+//! - [`unixfs`]: files to UnixFS DAGs with root CIDs identical to Helia's
+//!   `@helia/unixfs` `addBytes` (default options), and back, verifying every
+//!   block.
+//! - [`bitswap`]: the `/ipfs/bitswap/1.2.0` protobuf message, its varint
+//!   framing, and a typed view whose block CIDs are recomputed from the data.
+
+pub mod bitswap;
+pub mod unixfs;
