@@ -7,4 +7,5 @@
 //!   framing, and a typed view whose block CIDs are recomputed from the data.
 
 pub mod bitswap;
+pub mod gossip;
 pub mod unixfs;

@@ -1,0 +1,545 @@
+//! The want-gossip state machine.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+use cid::Cid;
+
+use super::bloom::Bloom;
+use super::tables::{Outbox, SeenIds, TokenBucket, WantState};
+use super::{Action, Control, PeerKey, Penalty, RouterConfig, RouterStats, Time, WantEntry};
+
+#[derive(Debug)]
+struct Neighbor {
+    own: Bloom,
+    near: Bloom,
+    bucket: TokenBucket,
+    /// Relayed wants of this neighbour in our table (bounded by `max_wants_per_neighbor`).
+    wants: usize,
+}
+
+/// The want-gossip router of one node. See the [module documentation](super).
+#[derive(Debug)]
+pub struct Router<P: PeerKey> {
+    cfg: RouterConfig,
+    neighbors: BTreeMap<P, Neighbor>,
+    held: BTreeSet<Cid>,
+    own: Bloom,
+    own_dirty: bool,
+    summary_dirty: bool,
+    next_summary: Time,
+    wants: BTreeMap<Cid, WantState<P>>,
+    seen: SeenIds,
+    id_counter: u64,
+    out: VecDeque<Action<P>>,
+    stats: RouterStats,
+}
+
+/// SplitMix64: spreads a counter into well-mixed want ids without an RNG in the core.
+fn mix(mut z: u64) -> u64 {
+    z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+impl<P: PeerKey> Router<P> {
+    /// A router with no neighbours and nothing held.
+    pub fn new(cfg: RouterConfig) -> Self {
+        let own = Bloom::new(cfg.summary_bytes, cfg.summary_hashes);
+        let seen = SeenIds::new(cfg.seen_ids);
+        Self {
+            cfg,
+            neighbors: BTreeMap::new(),
+            held: BTreeSet::new(),
+            own,
+            own_dirty: false,
+            summary_dirty: false,
+            next_summary: 0,
+            wants: BTreeMap::new(),
+            seen,
+            id_counter: 0,
+            out: VecDeque::new(),
+            stats: RouterStats::default(),
+        }
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> RouterStats {
+        self.stats
+    }
+
+    /// Whether this node holds `cid`.
+    pub fn holds(&self, cid: &Cid) -> bool {
+        self.held.contains(cid)
+    }
+
+    /// CIDs with want state (local or relayed).
+    pub fn wanted(&self) -> usize {
+        self.wants.len()
+    }
+
+    /// Whether this node's application wants `cid` and does not have it yet.
+    pub fn wants_locally(&self, cid: &Cid) -> bool {
+        self.wants.get(cid).is_some_and(|w| w.local)
+    }
+
+    /// The connected neighbours.
+    pub fn neighbors(&self) -> impl Iterator<Item = &P> {
+        self.neighbors.keys()
+    }
+
+    /// The next action for the driver.
+    pub fn poll_action(&mut self) -> Option<Action<P>> {
+        self.out.pop_front()
+    }
+
+    fn new_id(&mut self) -> u64 {
+        self.id_counter += 1;
+        let id = mix(self.cfg.id_seed ^ mix(self.id_counter));
+        self.seen.insert(id);
+        id
+    }
+
+    fn send(&mut self, to: P, msg: Control) {
+        self.out.push_back(Action::Send { to, msg });
+    }
+
+    fn near_bloom(&self) -> Bloom {
+        let mut near = Bloom::new(self.cfg.summary_bytes, self.cfg.summary_hashes);
+        for n in self.neighbors.values() {
+            near.union(&n.own);
+        }
+        near
+    }
+
+    fn summary(&mut self) -> Control {
+        if self.own_dirty {
+            let mut own = Bloom::new(self.cfg.summary_bytes, self.cfg.summary_hashes);
+            for cid in &self.held {
+                own.insert(cid);
+            }
+            self.own = own;
+            self.own_dirty = false;
+        }
+        Control::Summary { own: self.own.clone(), near: self.near_bloom() }
+    }
+
+    // --- events from the driver ---
+
+    /// A block is in the store: from a neighbour (`Some`, already checked against its CID) or put locally (`None`).
+    pub fn block_arrived(&mut self, _now: Time, from: Option<P>, cid: Cid) {
+        self.stats.blocks_in += u64::from(from.is_some());
+        self.add_held(cid);
+        let Some(state) = self.wants.remove(&cid) else { return };
+        let mut outbox = Outbox::default();
+        if state.local {
+            self.out.push_back(Action::Delivered { cid });
+        }
+        for &to in &state.owed {
+            if Some(to) != from {
+                self.out.push_back(Action::SendBlock { to, cid });
+                self.stats.blocks_sent += 1;
+            }
+        }
+        for &r in state.requesters.keys() {
+            self.release_want_slot(r);
+            if !state.owed.contains(&r) && Some(r) != from {
+                outbox.have(r, cid, 0);
+            }
+        }
+        for &f in &state.forwarded {
+            if Some(f) != from {
+                outbox.cancel(f, cid);
+            }
+        }
+        outbox.flush(&mut self.out);
+    }
+
+    /// Marks `cid` as held without any transfer (startup, local put).
+    pub fn add_held(&mut self, cid: Cid) {
+        if self.held.insert(cid) {
+            self.own.insert(&cid);
+            self.summary_dirty = true;
+        }
+    }
+
+    /// The store evicted `cid`.
+    pub fn forget(&mut self, cid: &Cid) {
+        if self.held.remove(cid) {
+            self.own_dirty = true;
+            self.summary_dirty = true;
+        }
+    }
+
+    /// A neighbour sent a block that does not hash to its CID: drop it and try elsewhere.
+    pub fn block_refused(&mut self, now: Time, from: P, cid: Cid) {
+        self.out.push_back(Action::Disconnect { peer: from, reason: Penalty::BadBlock });
+        if let Some(state) = self.wants.get_mut(&cid) {
+            state.failed.insert(from);
+            if state.fetch.is_some_and(|(p, _)| p == from) {
+                state.fetch = None;
+            }
+        }
+        let mut outbox = Outbox::default();
+        self.fetch_or_give_up(now, cid, &mut outbox);
+        outbox.flush(&mut self.out);
+    }
+
+    /// A neighbour connected: it gets our summary and our live wants.
+    pub fn peer_connected(&mut self, now: Time, peer: P) {
+        let bucket = TokenBucket::new(now, self.cfg.want_burst, self.cfg.want_rate_per_s);
+        self.neighbors.insert(peer, Neighbor { own: Bloom::default(), near: Bloom::default(), bucket, wants: 0 });
+        let summary = self.summary();
+        self.send(peer, summary);
+        let mut outbox = Outbox::default();
+        let cids: Vec<Cid> = self.wants.keys().copied().collect();
+        for cid in cids {
+            if let Some(state) = self.wants.get_mut(&cid) {
+                if (state.local || state.hops_left > 0) && !state.requesters.contains_key(&peer) {
+                    let ttl = self.cfg.want_ttl_ms;
+                    outbox.want(peer, WantEntry { cid, id: state.id, hops_left: state.hops_left, ttl_ms: ttl });
+                    state.forwarded.insert(peer);
+                    self.stats.wants_forwarded += 1;
+                }
+            }
+        }
+        outbox.flush(&mut self.out);
+    }
+
+    /// A neighbour went away: its interests end, and fetches from it move on.
+    pub fn peer_disconnected(&mut self, now: Time, peer: P) {
+        self.neighbors.remove(&peer);
+        self.summary_dirty = true;
+        let mut outbox = Outbox::default();
+        let cids: Vec<Cid> = self.wants.keys().copied().collect();
+        for cid in cids {
+            if let Some(state) = self.wants.get_mut(&cid) {
+                state.forget_peer(&peer);
+            }
+            self.fetch_or_give_up(now, cid, &mut outbox);
+            self.collect(cid, &mut outbox);
+        }
+        outbox.flush(&mut self.out);
+    }
+
+    /// This node's application wants `cid`.
+    pub fn want(&mut self, now: Time, cid: Cid) {
+        if self.held.contains(&cid) {
+            self.out.push_back(Action::Delivered { cid });
+            return;
+        }
+        let id = self.new_id();
+        let hops = self.cfg.want_hops;
+        let state = self.wants.entry(cid).or_insert_with(|| WantState::new(id, hops));
+        state.local = true;
+        state.next_rewant = now + self.cfg.rewant_interval_ms;
+        let mut outbox = Outbox::default();
+        self.spread(now, cid, None, &mut outbox);
+        outbox.flush(&mut self.out);
+    }
+
+    /// This node's application no longer wants `cid`.
+    pub fn cancel(&mut self, _now: Time, cid: Cid) {
+        if let Some(state) = self.wants.get_mut(&cid) {
+            state.local = false;
+        }
+        let mut outbox = Outbox::default();
+        self.collect(cid, &mut outbox);
+        outbox.flush(&mut self.out);
+    }
+
+    /// A control message from a neighbour.
+    pub fn handle(&mut self, now: Time, from: P, msg: Control) {
+        if !self.neighbors.contains_key(&from) {
+            return;
+        }
+        let mut outbox = Outbox::default();
+        match msg {
+            Control::Summary { own, near } => {
+                if let Some(n) = self.neighbors.get_mut(&from) {
+                    // Our `near` summary is the union of neighbours' `own`: only a change there is news for others.
+                    self.summary_dirty |= n.own != own;
+                    n.own = own;
+                    n.near = near;
+                }
+            }
+            Control::Want(entries) => {
+                for entry in entries {
+                    self.on_want(now, from, entry, &mut outbox);
+                }
+            }
+            Control::Have(entries) => {
+                for entry in entries {
+                    self.on_have(now, from, entry.cid, entry.hops, &mut outbox);
+                }
+            }
+            Control::Request(cids) => {
+                for cid in cids {
+                    self.on_request(now, from, cid, &mut outbox);
+                }
+            }
+            Control::DontHave(cids) => {
+                for cid in cids {
+                    if let Some(state) = self.wants.get_mut(&cid) {
+                        state.providers.remove(&from);
+                        state.failed.insert(from);
+                        if state.fetch.is_some_and(|(p, _)| p == from) {
+                            state.fetch = None;
+                        }
+                    }
+                    self.fetch_or_give_up(now, cid, &mut outbox);
+                }
+            }
+            Control::Cancel(cids) => {
+                for cid in cids {
+                    if let Some(state) = self.wants.get_mut(&cid) {
+                        let had = state.requesters.remove(&from).is_some();
+                        state.owed.remove(&from);
+                        state.announced.remove(&from);
+                        if had {
+                            self.release_want_slot(from);
+                        }
+                    }
+                    self.collect(cid, &mut outbox);
+                }
+            }
+        }
+        outbox.flush(&mut self.out);
+    }
+
+    fn release_want_slot(&mut self, peer: P) {
+        if let Some(n) = self.neighbors.get_mut(&peer) {
+            n.wants = n.wants.saturating_sub(1);
+        }
+    }
+
+    fn on_want(&mut self, now: Time, from: P, entry: WantEntry, outbox: &mut Outbox<P>) {
+        self.stats.wants_in += 1;
+        let Some(neighbor) = self.neighbors.get_mut(&from) else { return };
+        if !neighbor.bucket.take(now) {
+            self.stats.wants_rate_limited += 1;
+            return;
+        }
+        if self.held.contains(&entry.cid) {
+            outbox.have(from, entry.cid, 0);
+            return;
+        }
+        let fresh_flood = self.seen.insert(entry.id);
+        let known = self.wants.contains_key(&entry.cid);
+        if !known && (self.wants.len() >= self.cfg.max_wants || !fresh_flood) {
+            // A full table or a want that came around a loop: nothing new to learn.
+            self.stats.wants_table_full += u64::from(fresh_flood);
+            return;
+        }
+        let per_neighbor_full = neighbor.wants >= self.cfg.max_wants_per_neighbor;
+        let state = self.wants.entry(entry.cid).or_insert_with(|| WantState::new(entry.id, entry.hops_left));
+        if !state.requesters.contains_key(&from) {
+            if per_neighbor_full {
+                self.stats.wants_table_full += 1;
+                self.collect(entry.cid, outbox);
+                return;
+            }
+            if let Some(n) = self.neighbors.get_mut(&from) {
+                n.wants += 1;
+            }
+        }
+        let expires = now + u64::from(entry.ttl_ms.min(self.cfg.want_ttl_ms));
+        let Some(state) = self.wants.get_mut(&entry.cid) else { return };
+        state.requesters.insert(from, expires);
+        state.forwarded.remove(&from);
+        state.hops_left = state.hops_left.max(entry.hops_left.saturating_sub(1));
+        self.spread(now, entry.cid, Some(from), outbox);
+    }
+
+    /// Looks for providers (known HAVEs, then neighbours' summaries); answers requesters with a proxy HAVE when
+    /// one is known, otherwise floods the want to the neighbours that have not seen it.
+    fn spread(&mut self, now: Time, cid: Cid, from: Option<P>, outbox: &mut Outbox<P>) {
+        let summary_hits: Vec<(P, u8)> = self
+            .neighbors
+            .iter()
+            .filter(|(p, _)| Some(**p) != from)
+            .filter_map(|(p, n)| {
+                if n.own.contains(&cid) {
+                    Some((*p, 0))
+                } else if n.near.contains(&cid) {
+                    Some((*p, 1))
+                } else {
+                    None
+                }
+            })
+            .collect();
+        let neighbors: Vec<P> = self.neighbors.keys().copied().collect();
+        let Some(state) = self.wants.get_mut(&cid) else { return };
+        for (p, hops) in summary_hits {
+            if !state.failed.contains(&p) {
+                state.providers.entry(p).or_insert(hops);
+            }
+        }
+        if let Some((_, hops)) = state.best_provider() {
+            for (&r, _) in state.requesters.iter() {
+                if state.announced.insert(r) {
+                    outbox.have(r, cid, hops.saturating_add(1));
+                }
+            }
+            if state.local && state.fetch.is_none() {
+                self.fetch_or_give_up(now, cid, outbox);
+            }
+            return;
+        }
+        if state.hops_left == 0 && !state.local {
+            return;
+        }
+        let entry = WantEntry { cid, id: state.id, hops_left: state.hops_left, ttl_ms: self.cfg.want_ttl_ms };
+        for p in neighbors {
+            if !state.requesters.contains_key(&p) && state.forwarded.insert(p) {
+                outbox.want(p, entry.clone());
+                self.stats.wants_forwarded += 1;
+            }
+        }
+    }
+
+    fn on_have(&mut self, now: Time, from: P, cid: Cid, hops: u8, outbox: &mut Outbox<P>) {
+        let Some(state) = self.wants.get_mut(&cid) else { return };
+        let entry = state.providers.entry(from).or_insert(hops);
+        *entry = (*entry).min(hops);
+        state.failed.remove(&from);
+        let announce: Vec<P> = state.requesters.keys().copied().filter(|r| *r != from).collect();
+        for r in announce {
+            if state.announced.insert(r) {
+                outbox.have(r, cid, hops.saturating_add(1));
+            }
+        }
+        if state.local || !state.owed.is_empty() {
+            self.fetch_or_give_up(now, cid, outbox);
+        }
+    }
+
+    fn on_request(&mut self, now: Time, from: P, cid: Cid, outbox: &mut Outbox<P>) {
+        if self.held.contains(&cid) {
+            self.out.push_back(Action::SendBlock { to: from, cid });
+            self.stats.blocks_sent += 1;
+            return;
+        }
+        if !self.wants.contains_key(&cid) {
+            if self.wants.len() >= self.cfg.max_wants {
+                outbox.dont_have(from, cid);
+                return;
+            }
+            let id = self.new_id();
+            self.wants.insert(cid, WantState::new(id, 0));
+            self.spread(now, cid, Some(from), outbox);
+        }
+        if let Some(state) = self.wants.get_mut(&cid) {
+            state.owed.insert(from);
+        }
+        self.fetch_or_give_up(now, cid, outbox);
+    }
+
+    /// Sends a REQUEST to the best provider if none is outstanding. With no provider left, requesters that are
+    /// owed the block hear DONT_HAVE and a local want waits for its next flood.
+    fn fetch_or_give_up(&mut self, now: Time, cid: Cid, outbox: &mut Outbox<P>) {
+        let timeout = self.cfg.request_timeout_ms;
+        let Some(state) = self.wants.get_mut(&cid) else { return };
+        if state.fetch.is_some() || (!state.local && state.owed.is_empty()) {
+            return;
+        }
+        match state.best_provider() {
+            Some((provider, _)) => {
+                outbox.request(provider, cid);
+                state.fetch = Some((provider, now + timeout));
+                self.stats.requests_sent += 1;
+            }
+            None => {
+                for o in std::mem::take(&mut state.owed) {
+                    outbox.dont_have(o, cid);
+                }
+                if state.local {
+                    state.next_rewant = state.next_rewant.min(now + self.cfg.rewant_interval_ms);
+                }
+                self.collect(cid, outbox);
+            }
+        }
+    }
+
+    /// Drops the state of a CID nobody wants any more, cancelling it where it was forwarded.
+    fn collect(&mut self, cid: Cid, outbox: &mut Outbox<P>) {
+        let Some(state) = self.wants.get(&cid) else { return };
+        if state.live() {
+            return;
+        }
+        if let Some(state) = self.wants.remove(&cid) {
+            for f in state.forwarded.iter().chain(state.fetch.as_ref().map(|(p, _)| p)) {
+                outbox.cancel(*f, cid);
+            }
+        }
+    }
+
+    // --- time ---
+
+    /// The next instant [`Self::handle_timeout`] has work.
+    pub fn poll_timeout(&self) -> Option<Time> {
+        let summary = (self.summary_dirty && !self.neighbors.is_empty()).then_some(self.next_summary);
+        self.wants.values().filter_map(WantState::next_deadline).chain(summary).min()
+    }
+
+    /// Runs request timeouts, want expiry, re-floods of unanswered local wants, and summary refreshes.
+    pub fn handle_timeout(&mut self, now: Time) {
+        let mut outbox = Outbox::default();
+        let due: Vec<Cid> =
+            self.wants.iter().filter(|(_, s)| s.next_deadline().is_some_and(|t| t <= now)).map(|(c, _)| *c).collect();
+        for cid in due {
+            let mut expired = Vec::new();
+            if let Some(state) = self.wants.get_mut(&cid) {
+                if let Some((provider, deadline)) = state.fetch {
+                    if deadline <= now {
+                        state.fetch = None;
+                        state.failed.insert(provider);
+                        self.stats.request_timeouts += 1;
+                    }
+                }
+                state.requesters.retain(|p, t| {
+                    let keep = *t > now;
+                    if !keep {
+                        expired.push(*p);
+                    }
+                    keep
+                });
+                for p in &expired {
+                    state.announced.remove(p);
+                }
+                if state.local && state.fetch.is_none() && state.next_rewant <= now && state.best_provider().is_none() {
+                    // Nobody answered: flood again under a new id, to everyone, including past failures.
+                    state.failed.clear();
+                    state.forwarded.clear();
+                    state.hops_left = self.cfg.want_hops;
+                    state.next_rewant = now + self.cfg.rewant_interval_ms;
+                }
+            }
+            for p in expired {
+                self.release_want_slot(p);
+            }
+            if self.wants.get(&cid).is_some_and(|s| s.local && s.forwarded.is_empty()) {
+                let id = self.new_id();
+                if let Some(state) = self.wants.get_mut(&cid) {
+                    state.id = id;
+                }
+                self.spread(now, cid, None, &mut outbox);
+            }
+            self.fetch_or_give_up(now, cid, &mut outbox);
+            self.collect(cid, &mut outbox);
+        }
+        if self.summary_dirty && now >= self.next_summary && !self.neighbors.is_empty() {
+            self.summary_dirty = false;
+            self.next_summary = now + self.cfg.summary_interval_ms;
+            let summary = self.summary();
+            let peers: Vec<P> = self.neighbors.keys().copied().collect();
+            for p in peers {
+                self.send(p, summary.clone());
+            }
+        }
+        outbox.flush(&mut self.out);
+    }
+}
+
+#[cfg(test)]
+mod tests;

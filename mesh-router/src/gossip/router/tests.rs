@@ -1,0 +1,284 @@
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+use proptest::prelude::*;
+
+use super::*;
+use crate::gossip::{RouterStats, WantEntry};
+use crate::unixfs::{cid_v1_sha256, RAW_CODEC};
+
+fn cid(n: u32) -> Cid {
+    cid_v1_sha256(RAW_CODEC, &n.to_be_bytes())
+}
+
+/// Routers on a graph with instant, in-order delivery. Records every block transfer.
+struct Net {
+    routers: Vec<Router<usize>>,
+    links: BTreeSet<(usize, usize)>,
+    now: Time,
+    transfers: Vec<(usize, usize, Cid)>,
+    delivered: Vec<(usize, Cid)>,
+    disconnects: Vec<(usize, usize)>,
+    /// Nodes that send a wrong block instead of the real one.
+    liars: BTreeSet<usize>,
+}
+
+impl Net {
+    fn new(n: usize, edges: &[(usize, usize)]) -> Self {
+        Self::with_config(n, edges, RouterConfig::default())
+    }
+
+    fn with_config(n: usize, edges: &[(usize, usize)], cfg: RouterConfig) -> Self {
+        let routers =
+            (0..n).map(|i| Router::new(RouterConfig { id_seed: i as u64 * 7919 + 1, ..cfg.clone() })).collect();
+        let mut net = Self {
+            routers,
+            links: BTreeSet::new(),
+            now: 0,
+            transfers: Vec::new(),
+            delivered: Vec::new(),
+            disconnects: Vec::new(),
+            liars: BTreeSet::new(),
+        };
+        for &(a, b) in edges {
+            net.connect(a, b);
+        }
+        net.pump();
+        net
+    }
+
+    fn connect(&mut self, a: usize, b: usize) {
+        self.links.insert((a.min(b), a.max(b)));
+        self.routers[a].peer_connected(self.now, b);
+        self.routers[b].peer_connected(self.now, a);
+    }
+
+    fn disconnect(&mut self, a: usize, b: usize) {
+        if self.links.remove(&(a.min(b), a.max(b))) {
+            self.routers[a].peer_disconnected(self.now, b);
+            self.routers[b].peer_disconnected(self.now, a);
+        }
+    }
+
+    fn linked(&self, a: usize, b: usize) -> bool {
+        self.links.contains(&(a.min(b), a.max(b)))
+    }
+
+    /// Delivers actions until every router is quiet.
+    fn pump(&mut self) {
+        let mut queue: VecDeque<(usize, Action<usize>)> = VecDeque::new();
+        loop {
+            for i in 0..self.routers.len() {
+                while let Some(a) = self.routers[i].poll_action() {
+                    queue.push_back((i, a));
+                }
+            }
+            let Some((from, action)) = queue.pop_front() else { return };
+            match action {
+                Action::Send { to, msg } if self.linked(from, to) => self.routers[to].handle(self.now, from, msg),
+                Action::SendBlock { to, cid } if self.linked(from, to) => {
+                    assert!(self.routers[from].holds(&cid), "{from} sent {cid} it does not hold");
+                    self.transfers.push((from, to, cid));
+                    if self.liars.contains(&from) {
+                        self.routers[to].block_refused(self.now, from, cid);
+                    } else {
+                        self.routers[to].block_arrived(self.now, Some(from), cid);
+                    }
+                }
+                Action::Delivered { cid } => self.delivered.push((from, cid)),
+                Action::Disconnect { peer, .. } => {
+                    self.disconnects.push((from, peer));
+                    self.disconnect(from, peer);
+                }
+                Action::Send { .. } | Action::SendBlock { .. } => {}
+            }
+        }
+    }
+
+    /// Advances time to the next deadline (or by `max`) and runs timeouts.
+    fn advance(&mut self, max: Time) {
+        let next = self.routers.iter().filter_map(Router::poll_timeout).min().unwrap_or(self.now + max);
+        self.now = next.clamp(self.now, self.now + max);
+        for r in &mut self.routers {
+            r.handle_timeout(self.now);
+        }
+        self.pump();
+    }
+
+    fn got(&self, node: usize, c: Cid) -> bool {
+        self.delivered.contains(&(node, c))
+    }
+
+    fn received(&self, node: usize, c: Cid) -> usize {
+        self.transfers.iter().filter(|(_, to, x)| *to == node && *x == c).count()
+    }
+}
+
+fn line(n: usize) -> Vec<(usize, usize)> {
+    (0..n - 1).map(|i| (i, i + 1)).collect()
+}
+
+#[test]
+fn block_crosses_a_line_hop_by_hop_and_is_cached() {
+    let mut net = Net::new(4, &line(4));
+    let x = cid(1);
+    net.routers[3].add_held(x);
+    net.routers[0].want(net.now, x);
+    net.pump();
+    assert!(net.got(0, x));
+    assert_eq!(net.transfers, vec![(3, 2, x), (2, 1, x), (1, 0, x)]);
+    assert!(net.routers[1].holds(&x) && net.routers[2].holds(&x), "relays keep a copy");
+    assert!(net.routers.iter().all(|r| r.wanted() == 0), "no state left behind");
+}
+
+#[test]
+fn two_requesters_behind_one_relay_cause_one_fetch() {
+    // 0 and 4 both hang off relay 1; the block sits three hops away at 3.
+    let mut net = Net::new(5, &[(0, 1), (4, 1), (1, 2), (2, 3)]);
+    let x = cid(2);
+    net.routers[3].add_held(x);
+    net.routers[0].want(net.now, x);
+    net.routers[4].want(net.now, x);
+    net.pump();
+    assert!(net.got(0, x) && net.got(4, x));
+    assert_eq!(net.received(1, x), 1, "the relay fetched once");
+    assert_eq!(net.received(2, x), 1);
+    assert_eq!(net.transfers.len(), 4);
+}
+
+#[test]
+fn summaries_find_a_neighbours_block_without_flooding() {
+    let mut net = Net::new(3, &line(3));
+    let x = cid(3);
+    net.routers[1].add_held(x);
+    net.advance(10_000);
+    let before = net.routers[0].stats();
+    net.routers[0].want(net.now, x);
+    net.pump();
+    assert!(net.got(0, x));
+    assert_eq!(net.routers[0].stats().wants_forwarded, before.wants_forwarded, "asked directly, no WANT sent");
+    assert_eq!(net.routers[2].stats().wants_in, 0);
+}
+
+#[test]
+fn timeout_and_dont_have_fall_back_to_another_provider() {
+    // 0 reaches holders 2 and 3 through different relays 1 and 4.
+    let mut net = Net::new(5, &[(0, 1), (1, 2), (0, 4), (4, 3)]);
+    let x = cid(4);
+    net.routers[2].add_held(x);
+    net.routers[3].add_held(x);
+    // The path through 1 breaks after the HAVEs arrived: the request must time out or fail over.
+    net.routers[0].want(net.now, x);
+    let mut steps = 0;
+    while !net.got(0, x) && steps < 20 {
+        if steps == 0 {
+            net.disconnect(1, 2);
+        }
+        net.advance(60_000);
+        steps += 1;
+    }
+    assert!(net.got(0, x), "fell back to the other provider");
+    assert_eq!(net.received(0, x), 1);
+}
+
+#[test]
+fn a_bad_block_disconnects_the_sender_and_the_block_comes_from_elsewhere() {
+    let mut net = Net::new(3, &[(0, 1), (0, 2)]);
+    let x = cid(5);
+    net.routers[1].add_held(x);
+    net.routers[2].add_held(x);
+    net.liars.insert(1);
+    net.advance(10_000);
+    net.routers[0].want(net.now, x);
+    net.pump();
+    for _ in 0..5 {
+        net.advance(30_000);
+    }
+    assert_eq!(net.disconnects, vec![(0, 1)]);
+    assert!(net.got(0, x));
+}
+
+#[test]
+fn cancel_clears_state_along_the_path() {
+    let mut net = Net::new(4, &line(4));
+    let x = cid(6);
+    net.routers[0].want(net.now, x);
+    net.pump();
+    assert!(net.routers[1].wanted() == 1 && net.routers[3].wanted() == 1);
+    net.routers[0].cancel(net.now, x);
+    net.pump();
+    assert!(net.routers.iter().all(|r| r.wanted() == 0));
+}
+
+#[test]
+fn wants_do_not_circle_a_ring() {
+    let ring: Vec<(usize, usize)> = (0..6).map(|i| (i, (i + 1) % 6)).collect();
+    let mut net = Net::new(6, &ring);
+    net.routers[0].want(net.now, cid(7));
+    net.pump();
+    let forwarded: u64 = net.routers.iter().map(|r| r.stats().wants_forwarded).sum();
+    assert!(forwarded <= 12, "{forwarded} want messages on a 6-ring");
+}
+
+#[test]
+fn a_want_flooder_is_bounded_and_honest_transfers_complete() {
+    let cfg = RouterConfig { max_wants: 512, max_wants_per_neighbor: 64, ..RouterConfig::default() };
+    // 1 is the victim relay between honest 0 and holder 2; 3 floods 1.
+    let mut net = Net::with_config(4, &[(0, 1), (1, 2), (3, 1)], cfg);
+    let x = cid(8);
+    net.routers[2].add_held(x);
+    for burst in 0..100u32 {
+        let entries = (0..1000u32)
+            .map(|i| WantEntry {
+                cid: cid(1_000_000 + burst * 1000 + i),
+                id: u64::from(burst * 1000 + i),
+                hops_left: 6,
+                ttl_ms: 120_000,
+            })
+            .collect();
+        net.routers[1].handle(net.now, 3, Control::Want(entries));
+        net.pump();
+    }
+    let victim: RouterStats = net.routers[1].stats();
+    assert!(net.routers[1].wanted() <= 64 + 1, "table bounded: {}", net.routers[1].wanted());
+    assert!(victim.wants_rate_limited > 90_000, "{victim:?}");
+    net.routers[0].want(net.now, x);
+    net.pump();
+    assert!(net.got(0, x), "an honest want still gets through");
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    /// On any connected graph, every want is satisfied and no node ever receives a block twice.
+    #[test]
+    fn connected_graphs_deliver_without_duplicates(
+        n in 3usize..14,
+        extra in proptest::collection::vec((0usize..14, 0usize..14), 0..20),
+        holder_seed in any::<u64>(),
+        wanters in proptest::collection::btree_set(0usize..14, 1..6),
+    ) {
+        let mut edges = line(n);
+        edges.extend(extra.into_iter().filter(|(a, b)| a != b && *a < n && *b < n));
+        let mut net = Net::new(n, &edges);
+        let x = cid(9);
+        let holder = (holder_seed % n as u64) as usize;
+        net.routers[holder].add_held(x);
+        net.advance(10_000);
+        let wanters: Vec<usize> = wanters.into_iter().filter(|w| *w < n && *w != holder).collect();
+        for &w in &wanters {
+            net.routers[w].want(net.now, x);
+        }
+        net.pump();
+        for _ in 0..10 {
+            net.advance(30_000);
+        }
+        for &w in &wanters {
+            prop_assert!(net.got(w, x), "node {} never got the block", w);
+        }
+        let mut per_node: BTreeMap<usize, usize> = BTreeMap::new();
+        for (_, to, _) in &net.transfers {
+            *per_node.entry(*to).or_default() += 1;
+        }
+        prop_assert!(per_node.values().all(|c| *c == 1), "duplicate block: {:?}", per_node);
+    }
+}

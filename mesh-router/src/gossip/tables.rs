@@ -1,0 +1,200 @@
+//! The router's bounded bookkeeping: per-CID want state, loop suppression, rate limits, outgoing batches.
+
+use std::collections::{BTreeMap, BTreeSet, HashSet, VecDeque};
+
+use cid::Cid;
+
+use super::{Action, Control, HaveEntry, PeerKey, Time, WantEntry};
+
+/// Everything the router knows about one wanted CID.
+#[derive(Debug)]
+pub(super) struct WantState<P> {
+    /// Wanted by this node's own application.
+    pub(super) local: bool,
+    /// Flood id and remaining hop budget of the want this node propagates.
+    pub(super) id: u64,
+    pub(super) hops_left: u8,
+    /// Neighbours that sent us the want, with when their interest expires.
+    pub(super) requesters: BTreeMap<P, Time>,
+    /// Neighbours that requested the block from us: we owe them the block.
+    pub(super) owed: BTreeSet<P>,
+    /// Neighbours we sent the want to.
+    pub(super) forwarded: BTreeSet<P>,
+    /// Requesters we told that we can provide it.
+    pub(super) announced: BTreeSet<P>,
+    /// Neighbours that can provide it, with their distance in hops.
+    pub(super) providers: BTreeMap<P, u8>,
+    /// Providers that failed us (DONT_HAVE, timeout) for this CID.
+    pub(super) failed: BTreeSet<P>,
+    /// The one outstanding REQUEST: provider and deadline.
+    pub(super) fetch: Option<(P, Time)>,
+    /// Next time a provider-less local want floods again.
+    pub(super) next_rewant: Time,
+}
+
+impl<P: PeerKey> WantState<P> {
+    pub(super) fn new(id: u64, hops_left: u8) -> Self {
+        Self {
+            local: false,
+            id,
+            hops_left,
+            requesters: BTreeMap::new(),
+            owed: BTreeSet::new(),
+            forwarded: BTreeSet::new(),
+            announced: BTreeSet::new(),
+            providers: BTreeMap::new(),
+            failed: BTreeSet::new(),
+            fetch: None,
+            next_rewant: Time::MAX,
+        }
+    }
+
+    /// Whether anybody still cares.
+    pub(super) fn live(&self) -> bool {
+        self.local || !self.requesters.is_empty() || !self.owed.is_empty()
+    }
+
+    /// The provider to ask next: fewest hops, then lowest key; never one that failed.
+    pub(super) fn best_provider(&self) -> Option<(P, u8)> {
+        self.providers
+            .iter()
+            .filter(|(p, _)| !self.failed.contains(p))
+            .min_by_key(|(p, hops)| (**hops, **p))
+            .map(|(p, h)| (*p, *h))
+    }
+
+    pub(super) fn forget_peer(&mut self, peer: &P) {
+        self.requesters.remove(peer);
+        self.owed.remove(peer);
+        self.forwarded.remove(peer);
+        self.announced.remove(peer);
+        self.providers.remove(peer);
+        self.failed.remove(peer);
+        if self.fetch.is_some_and(|(p, _)| p == *peer) {
+            self.fetch = None;
+        }
+    }
+
+    pub(super) fn next_deadline(&self) -> Option<Time> {
+        let fetch = self.fetch.map(|(_, t)| t);
+        let expiry = self.requesters.values().min().copied();
+        let rewant = (self.local && self.fetch.is_none()).then_some(self.next_rewant);
+        [fetch, expiry, rewant].into_iter().flatten().min()
+    }
+}
+
+/// Remembers recent want ids, to drop a want that comes back around a loop. Bounded FIFO.
+#[derive(Debug)]
+pub(super) struct SeenIds {
+    order: VecDeque<u64>,
+    set: HashSet<u64>,
+    cap: usize,
+}
+
+impl SeenIds {
+    pub(super) fn new(cap: usize) -> Self {
+        Self { order: VecDeque::new(), set: HashSet::new(), cap: cap.max(1) }
+    }
+
+    /// Records `id`; false if it was already there.
+    pub(super) fn insert(&mut self, id: u64) -> bool {
+        if !self.set.insert(id) {
+            return false;
+        }
+        self.order.push_back(id);
+        if self.order.len() > self.cap {
+            if let Some(old) = self.order.pop_front() {
+                self.set.remove(&old);
+            }
+        }
+        true
+    }
+}
+
+/// Per-neighbour want admission: a token bucket in want entries.
+#[derive(Debug, Clone)]
+pub(super) struct TokenBucket {
+    tokens: f64,
+    last: Time,
+    burst: f64,
+    per_ms: f64,
+}
+
+impl TokenBucket {
+    pub(super) fn new(now: Time, burst: u32, per_s: u32) -> Self {
+        Self { tokens: f64::from(burst), last: now, burst: f64::from(burst), per_ms: f64::from(per_s) / 1000.0 }
+    }
+
+    pub(super) fn take(&mut self, now: Time) -> bool {
+        let elapsed = now.saturating_sub(self.last) as f64;
+        self.last = self.last.max(now);
+        self.tokens = (self.tokens + elapsed * self.per_ms).min(self.burst);
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+/// Control entries collected during one call, sent as one message per kind and neighbour.
+#[derive(Debug)]
+pub(super) struct Outbox<P> {
+    want: BTreeMap<P, Vec<WantEntry>>,
+    have: BTreeMap<P, Vec<HaveEntry>>,
+    dont_have: BTreeMap<P, Vec<Cid>>,
+    request: BTreeMap<P, Vec<Cid>>,
+    cancel: BTreeMap<P, Vec<Cid>>,
+}
+
+impl<P: PeerKey> Default for Outbox<P> {
+    fn default() -> Self {
+        Self {
+            want: BTreeMap::new(),
+            have: BTreeMap::new(),
+            dont_have: BTreeMap::new(),
+            request: BTreeMap::new(),
+            cancel: BTreeMap::new(),
+        }
+    }
+}
+
+impl<P: PeerKey> Outbox<P> {
+    pub(super) fn want(&mut self, to: P, entry: WantEntry) {
+        self.want.entry(to).or_default().push(entry);
+    }
+    pub(super) fn have(&mut self, to: P, cid: Cid, hops: u8) {
+        self.have.entry(to).or_default().push(HaveEntry { cid, hops });
+    }
+    pub(super) fn dont_have(&mut self, to: P, cid: Cid) {
+        self.dont_have.entry(to).or_default().push(cid);
+    }
+    pub(super) fn request(&mut self, to: P, cid: Cid) {
+        self.request.entry(to).or_default().push(cid);
+    }
+    pub(super) fn cancel(&mut self, to: P, cid: Cid) {
+        self.cancel.entry(to).or_default().push(cid);
+    }
+
+    /// Turns the batches into send actions, chunked to the wire's per-message limit.
+    pub(super) fn flush(self, out: &mut VecDeque<Action<P>>) {
+        let chunk = super::wire::MAX_ENTRIES;
+        let mut send = |to: P, msg: Control| out.push_back(Action::Send { to, msg });
+        for (to, v) in self.cancel {
+            v.chunks(chunk).for_each(|c| send(to, Control::Cancel(c.to_vec())));
+        }
+        for (to, v) in self.dont_have {
+            v.chunks(chunk).for_each(|c| send(to, Control::DontHave(c.to_vec())));
+        }
+        for (to, v) in self.have {
+            v.chunks(chunk).for_each(|c| send(to, Control::Have(c.to_vec())));
+        }
+        for (to, v) in self.request {
+            v.chunks(chunk).for_each(|c| send(to, Control::Request(c.to_vec())));
+        }
+        for (to, v) in self.want {
+            v.chunks(chunk).for_each(|c| send(to, Control::Want(c.to_vec())));
+        }
+    }
+}

@@ -1,0 +1,317 @@
+//! The `/pollen/want/1.0.0` wire format (`docs/want-gossip.md`): varint-length-prefixed protobuf envelopes.
+//!
+//! ```protobuf
+//! message Envelope {
+//!   uint32 version = 1;                 // 1
+//!   oneof body {
+//!     Summary summary = 2;
+//!     WantList want = 3;
+//!     CidList cancel = 4;
+//!     HaveList have = 5;
+//!     CidList dont_have = 6;
+//!     CidList request = 7;
+//!     Block block = 8;
+//!   }
+//! }
+//! message Summary { bytes own = 1; bytes near = 2; uint32 hashes = 3; }
+//! message WantEntry { bytes cid = 1; fixed64 id = 2; uint32 hops_left = 3; uint32 ttl_ms = 4; }
+//! message WantList { repeated WantEntry entries = 1; }
+//! message CidList { repeated bytes cids = 1; }
+//! message HaveEntry { bytes cid = 1; uint32 hops = 2; }
+//! message HaveList { repeated HaveEntry entries = 1; }
+//! message Block { bytes cid = 1; bytes data = 2; }
+//! ```
+
+use bytes::Bytes;
+use cid::Cid;
+use prost::Message as _;
+use thiserror::Error;
+
+use super::bloom::Bloom;
+use super::{Control, HaveEntry, WantEntry};
+
+/// Protocol ID.
+pub const PROTOCOL_ID: &str = "/pollen/want/1.0.0";
+/// Envelope version this implementation speaks.
+pub const WIRE_VERSION: u32 = 1;
+/// Largest envelope accepted: a 2 MiB block with room to spare.
+pub const MAX_ENVELOPE: usize = 3 * 1024 * 1024;
+/// Most entries in one list message.
+pub const MAX_ENTRIES: usize = 4096;
+
+mod pb {
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct Envelope {
+        #[prost(uint32, tag = "1")]
+        pub version: u32,
+        #[prost(oneof = "Body", tags = "2, 3, 4, 5, 6, 7, 8")]
+        pub body: Option<Body>,
+    }
+
+    #[derive(Clone, PartialEq, prost::Oneof)]
+    pub enum Body {
+        #[prost(message, tag = "2")]
+        Summary(Summary),
+        #[prost(message, tag = "3")]
+        Want(WantList),
+        #[prost(message, tag = "4")]
+        Cancel(CidList),
+        #[prost(message, tag = "5")]
+        Have(HaveList),
+        #[prost(message, tag = "6")]
+        DontHave(CidList),
+        #[prost(message, tag = "7")]
+        Request(CidList),
+        #[prost(message, tag = "8")]
+        Block(Block),
+    }
+
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct Summary {
+        #[prost(bytes = "vec", tag = "1")]
+        pub own: Vec<u8>,
+        #[prost(bytes = "vec", tag = "2")]
+        pub near: Vec<u8>,
+        #[prost(uint32, tag = "3")]
+        pub hashes: u32,
+    }
+
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct WantEntry {
+        #[prost(bytes = "vec", tag = "1")]
+        pub cid: Vec<u8>,
+        #[prost(fixed64, tag = "2")]
+        pub id: u64,
+        #[prost(uint32, tag = "3")]
+        pub hops_left: u32,
+        #[prost(uint32, tag = "4")]
+        pub ttl_ms: u32,
+    }
+
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct WantList {
+        #[prost(message, repeated, tag = "1")]
+        pub entries: Vec<WantEntry>,
+    }
+
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct CidList {
+        #[prost(bytes = "vec", repeated, tag = "1")]
+        pub cids: Vec<Vec<u8>>,
+    }
+
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct HaveEntry {
+        #[prost(bytes = "vec", tag = "1")]
+        pub cid: Vec<u8>,
+        #[prost(uint32, tag = "2")]
+        pub hops: u32,
+    }
+
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct HaveList {
+        #[prost(message, repeated, tag = "1")]
+        pub entries: Vec<HaveEntry>,
+    }
+
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct Block {
+        #[prost(bytes = "vec", tag = "1")]
+        pub cid: Vec<u8>,
+        #[prost(bytes = "bytes", tag = "2")]
+        pub data: bytes::Bytes,
+    }
+}
+
+/// A message on the wire: a control message or a block.
+#[derive(Debug, Clone, PartialEq)]
+pub enum WireMessage {
+    /// Everything the router core handles.
+    Control(Control),
+    /// A block's bytes (checked against its CID by the receiver before anything else).
+    Block {
+        /// The CID the sender claims.
+        cid: Cid,
+        /// The bytes.
+        data: Bytes,
+    },
+}
+
+/// Why a message could not be decoded. The sending peer's stream is closed.
+#[derive(Debug, Error, PartialEq)]
+pub enum WireError {
+    /// Not a protobuf envelope.
+    #[error("malformed envelope: {0}")]
+    Protobuf(String),
+    /// An envelope version this side does not speak.
+    #[error("wire version {0}, this side speaks 1")]
+    Version(u32),
+    /// An envelope without a body.
+    #[error("empty envelope")]
+    Empty,
+    /// An unparsable CID.
+    #[error("bad CID: {0}")]
+    Cid(String),
+    /// Too many entries in one list.
+    #[error("{0} entries in one message, at most 4096")]
+    TooManyEntries(usize),
+    /// A hop count or TTL that does not fit its field.
+    #[error("field out of range: {0}")]
+    Range(&'static str),
+    /// Bloom summary with a bad size or hash count.
+    #[error("bad summary: {0}")]
+    Summary(String),
+    /// A length prefix beyond [`MAX_ENVELOPE`].
+    #[error("message of {0} bytes, at most 3 MiB")]
+    TooLarge(usize),
+}
+
+fn cid(bytes: &[u8]) -> Result<Cid, WireError> {
+    Cid::try_from(bytes).map_err(|e| WireError::Cid(e.to_string()))
+}
+
+fn cids(list: pb::CidList) -> Result<Vec<Cid>, WireError> {
+    if list.cids.len() > MAX_ENTRIES {
+        return Err(WireError::TooManyEntries(list.cids.len()));
+    }
+    list.cids.iter().map(|c| cid(c)).collect()
+}
+
+fn cid_list(cids: &[Cid]) -> pb::CidList {
+    pb::CidList { cids: cids.iter().map(Cid::to_bytes).collect() }
+}
+
+impl WireMessage {
+    /// Encodes the envelope body (without the length prefix).
+    pub fn encode(&self) -> Vec<u8> {
+        let body = match self {
+            WireMessage::Block { cid, data } => pb::Body::Block(pb::Block { cid: cid.to_bytes(), data: data.clone() }),
+            WireMessage::Control(c) => match c {
+                Control::Summary { own, near } => pb::Body::Summary(pb::Summary {
+                    own: own.bits().to_vec(),
+                    near: near.bits().to_vec(),
+                    hashes: u32::from(own.hashes()),
+                }),
+                Control::Want(entries) => pb::Body::Want(pb::WantList {
+                    entries: entries
+                        .iter()
+                        .map(|w| pb::WantEntry {
+                            cid: w.cid.to_bytes(),
+                            id: w.id,
+                            hops_left: u32::from(w.hops_left),
+                            ttl_ms: w.ttl_ms,
+                        })
+                        .collect(),
+                }),
+                Control::Cancel(c) => pb::Body::Cancel(cid_list(c)),
+                Control::Have(entries) => pb::Body::Have(pb::HaveList {
+                    entries: entries
+                        .iter()
+                        .map(|h| pb::HaveEntry { cid: h.cid.to_bytes(), hops: u32::from(h.hops) })
+                        .collect(),
+                }),
+                Control::DontHave(c) => pb::Body::DontHave(cid_list(c)),
+                Control::Request(c) => pb::Body::Request(cid_list(c)),
+            },
+        };
+        pb::Envelope { version: WIRE_VERSION, body: Some(body) }.encode_to_vec()
+    }
+
+    /// Encodes with the unsigned-varint length prefix.
+    pub fn encode_framed(&self) -> Vec<u8> {
+        let body = self.encode();
+        let mut prefix = unsigned_varint::encode::usize_buffer();
+        let mut out = unsigned_varint::encode::usize(body.len(), &mut prefix).to_vec();
+        out.extend_from_slice(&body);
+        out
+    }
+
+    /// Decodes an envelope body.
+    pub fn decode(body: &[u8]) -> Result<Self, WireError> {
+        if body.len() > MAX_ENVELOPE {
+            return Err(WireError::TooLarge(body.len()));
+        }
+        let envelope = pb::Envelope::decode(body).map_err(|e| WireError::Protobuf(e.to_string()))?;
+        if envelope.version != WIRE_VERSION {
+            return Err(WireError::Version(envelope.version));
+        }
+        let control = match envelope.body.ok_or(WireError::Empty)? {
+            pb::Body::Block(b) => return Ok(WireMessage::Block { cid: cid(&b.cid)?, data: b.data }),
+            pb::Body::Summary(s) => {
+                let hashes = u8::try_from(s.hashes).map_err(|_| WireError::Range("hashes"))?;
+                let own = Bloom::from_parts(s.own, hashes).map_err(WireError::Summary)?;
+                let near = Bloom::from_parts(s.near, hashes).map_err(WireError::Summary)?;
+                Control::Summary { own, near }
+            }
+            pb::Body::Want(list) => {
+                if list.entries.len() > MAX_ENTRIES {
+                    return Err(WireError::TooManyEntries(list.entries.len()));
+                }
+                let entries = list
+                    .entries
+                    .iter()
+                    .map(|w| {
+                        Ok(WantEntry {
+                            cid: cid(&w.cid)?,
+                            id: w.id,
+                            hops_left: u8::try_from(w.hops_left).map_err(|_| WireError::Range("hops_left"))?,
+                            ttl_ms: w.ttl_ms,
+                        })
+                    })
+                    .collect::<Result<_, WireError>>()?;
+                Control::Want(entries)
+            }
+            pb::Body::Cancel(c) => Control::Cancel(cids(c)?),
+            pb::Body::Have(list) => {
+                if list.entries.len() > MAX_ENTRIES {
+                    return Err(WireError::TooManyEntries(list.entries.len()));
+                }
+                let entries = list
+                    .entries
+                    .iter()
+                    .map(|h| {
+                        Ok(HaveEntry {
+                            cid: cid(&h.cid)?,
+                            hops: u8::try_from(h.hops).map_err(|_| WireError::Range("hops"))?,
+                        })
+                    })
+                    .collect::<Result<_, WireError>>()?;
+                Control::Have(entries)
+            }
+            pb::Body::DontHave(c) => Control::DontHave(cids(c)?),
+            pb::Body::Request(c) => Control::Request(cids(c)?),
+        };
+        Ok(WireMessage::Control(control))
+    }
+}
+
+/// Splits a byte stream into envelope bodies, holding at most one partial envelope.
+#[derive(Debug, Default)]
+pub struct EnvelopeDecoder {
+    buf: bytes::BytesMut,
+}
+
+impl EnvelopeDecoder {
+    /// Appends received bytes.
+    pub fn push(&mut self, data: &[u8]) {
+        self.buf.extend_from_slice(data);
+    }
+
+    /// The next complete message, if one is buffered.
+    pub fn next_message(&mut self) -> Result<Option<WireMessage>, WireError> {
+        let (len, rest) = match unsigned_varint::decode::usize(&self.buf) {
+            Ok(v) => v,
+            Err(unsigned_varint::decode::Error::Insufficient) => return Ok(None),
+            Err(e) => return Err(WireError::Protobuf(e.to_string())),
+        };
+        if len > MAX_ENVELOPE {
+            return Err(WireError::TooLarge(len));
+        }
+        if rest.len() < len {
+            return Ok(None);
+        }
+        let prefix = self.buf.len() - rest.len();
+        let frame = self.buf.split_to(prefix + len);
+        WireMessage::decode(&frame[prefix..]).map(Some)
+    }
+}
