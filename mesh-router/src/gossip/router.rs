@@ -149,7 +149,9 @@ impl<P: PeerKey> Router<P> {
         }
         for &f in &state.forwarded {
             if Some(f) != from {
+                // They no longer need to look for us, but they may want it too (their want crossed ours).
                 outbox.cancel(f, cid);
+                outbox.have(f, cid, 0);
             }
         }
         outbox.flush(&mut self.out);
@@ -346,7 +348,6 @@ impl<P: PeerKey> Router<P> {
         let expires = now + u64::from(entry.ttl_ms.min(self.cfg.want_ttl_ms));
         let Some(state) = self.wants.get_mut(&entry.cid) else { return };
         state.requesters.insert(from, expires);
-        state.forwarded.remove(&from);
         state.hops_left = state.hops_left.max(entry.hops_left.saturating_sub(1));
         self.spread(now, entry.cid, Some(from), outbox);
     }
@@ -390,8 +391,10 @@ impl<P: PeerKey> Router<P> {
             return;
         }
         let entry = WantEntry { cid, id: state.id, hops_left: state.hops_left, ttl_ms: self.cfg.want_ttl_ms };
+        // Requesters are asked too (but not the sender of this want): when two floods cross, each side must learn
+        // the other wants it, or a provider found on one side never reaches the other.
         for p in neighbors {
-            if !state.requesters.contains_key(&p) && state.forwarded.insert(p) {
+            if Some(p) != from && state.forwarded.insert(p) {
                 outbox.want(p, entry.clone());
                 self.stats.wants_forwarded += 1;
             }
