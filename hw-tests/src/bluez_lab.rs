@@ -6,7 +6,9 @@ use std::time::Duration;
 use pollen_ble::bluez::bluer::Session;
 use pollen_ble::bluez::BluezDriver;
 
-use crate::lab::{Lab, LabCaps, MtuCap, NodeSpec};
+use pollen_ble::driver::LinkId;
+
+use crate::lab::{Lab, LabCaps, LinkRadio, MtuCap, MtuObserver, NodeSpec};
 use crate::LabError;
 
 /// Adapters of the local BlueZ as lab nodes.
@@ -14,6 +16,8 @@ pub struct BluezLab {
     session: Session,
     adapters: Vec<String>,
     relay_plan: [Vec<usize>; 3],
+    /// The MTU seen by the driver last handed out per node, for [`Lab::link_radio`].
+    observers: Vec<Option<MtuObserver>>,
 }
 
 fn setup(e: impl std::fmt::Display) -> LabError {
@@ -30,7 +34,7 @@ impl BluezLab {
         if names.len() < 2 {
             return Err(LabError::Setup(format!("the BlueZ lab needs at least 2 adapters, found {names:?}")));
         }
-        Ok(Self { session, adapters: names, relay_plan: crate::lab::default_relay_plan() })
+        Ok(Self { session, adapters: names, relay_plan: crate::lab::default_relay_plan(), observers: Vec::new() })
     }
 
     /// Radios of the relay chain's A, B and C; see [`Lab::relay_plan`].
@@ -63,6 +67,7 @@ impl Lab for BluezLab {
 
     /// Forgets every device and power-cycles every adapter, so no connection or cache leaks between scenarios.
     async fn reset(&mut self) -> Result<(), LabError> {
+        self.observers.clear();
         for name in &self.adapters {
             let adapter = self.session.adapter(name).map_err(setup)?;
             for address in adapter.device_addresses().await.map_err(setup)? {
@@ -78,7 +83,12 @@ impl Lab for BluezLab {
     async fn driver(&mut self, index: usize, spec: &NodeSpec) -> Result<Self::Driver, LabError> {
         let name = self.adapters.get(index).ok_or_else(|| LabError::Setup(format!("no adapter for node {index}")))?;
         let driver = BluezDriver::open(Some(name)).await.map_err(setup)?;
-        Ok(MtuCap::new(driver, spec.max_att_mtu))
+        let driver = MtuCap::new(driver, spec.max_att_mtu);
+        if self.observers.len() <= index {
+            self.observers.resize(index + 1, None);
+        }
+        self.observers[index] = Some(driver.observer());
+        Ok(driver)
     }
 
     /// Switches the adapter off: every link drops at once, as when a user turns Bluetooth off.
@@ -92,5 +102,11 @@ impl Lab for BluezLab {
 
     fn relay_plan(&self) -> [Vec<usize>; 3] {
         self.relay_plan.clone()
+    }
+
+    /// The ATT MTU the session was given. BlueZ does not expose a connection's PHY over D-Bus, so that stays unknown.
+    fn link_radio(&self, index: usize, link: LinkId) -> LinkRadio {
+        let att_mtu = self.observers.get(index).and_then(Option::as_ref).and_then(|o| o.att_mtu(link));
+        LinkRadio { att_mtu, phy: None, params: None }
     }
 }

@@ -1,9 +1,13 @@
 //! Labs: where the suite's nodes get their BLE drivers.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use pollen_ble::driver::BleDriver;
+use pollen_ble::driver::{BleDriver, LinkId};
 use pollen_ble::sim::{MediumConfig, NodeConfig, SimDriver, SimMedium};
+use pollen_radio_model::ble::{LinkParams, Phy};
+use thiserror::Error;
 
 use crate::LabError;
 
@@ -25,6 +29,18 @@ pub struct LabCaps {
     pub l2cap: bool,
     /// Node 0 can only be central (btleplug); scenarios needing it to advertise are skipped.
     pub node0_central_only: bool,
+}
+
+/// What a lab knows about the radio side of one link. Fields the lab cannot observe are `None` (a BlueZ host does
+/// not tell an application which PHY a connection uses, so it reports none rather than a guess).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct LinkRadio {
+    /// The ATT MTU the link session works with.
+    pub att_mtu: Option<u16>,
+    /// The PHY the connection runs on.
+    pub phy: Option<Phy>,
+    /// Every parameter of the link, when the lab models it (the sim medium), for capacity figures.
+    pub params: Option<LinkParams>,
 }
 
 /// A source of BLE drivers plus the ability to break and restore radio links.
@@ -60,11 +76,47 @@ pub trait Lab {
     fn relay_plan(&self) -> [Vec<usize>; 3] {
         default_relay_plan()
     }
+
+    /// What the lab can tell about `link`, a link of the driver it last handed out for node `index`.
+    fn link_radio(&self, index: usize, link: LinkId) -> LinkRadio {
+        let _ = (index, link);
+        LinkRadio::default()
+    }
 }
 
 /// One radio per node: A = 0, B = 1, C = 2.
 pub fn default_relay_plan() -> [Vec<usize>; 3] {
     [vec![0], vec![1], vec![2]]
+}
+
+/// A relay plan that does not parse.
+#[derive(Debug, Error, PartialEq, Eq)]
+#[error("relay plan {plan:?}: {problem}")]
+pub struct RelayPlanError {
+    /// The text given.
+    pub plan: String,
+    /// What is wrong with it.
+    pub problem: String,
+}
+
+/// Parses a relay plan written `A/B/C`, each a comma-separated list of radio indices: `0/1,2/3` gives the relay
+/// (B) radios 1 and 2.
+pub fn parse_relay_plan(s: &str) -> Result<[Vec<usize>; 3], RelayPlanError> {
+    let error = |problem: String| RelayPlanError { plan: s.to_string(), problem };
+    let parts: Vec<Vec<usize>> = s
+        .split('/')
+        .map(|p| {
+            if p.trim().is_empty() {
+                return Err(error("every node needs at least one radio".to_string()));
+            }
+            p.split(',')
+                .map(|n| n.trim().parse::<usize>().map_err(|e| error(format!("radio {:?}: {e}", n.trim()))))
+                .collect()
+        })
+        .collect::<Result<_, _>>()?;
+    let plan: [Vec<usize>; 3] =
+        parts.try_into().map_err(|_| error("expected three groups of radios: A/B/C".to_string()))?;
+    Ok(plan)
 }
 
 /// The simulated medium: nodes 30 m apart on a line, so neighbours hear each other and nodes two apart do not.
@@ -143,6 +195,14 @@ impl Lab for SimLab {
     fn relay_plan(&self) -> [Vec<usize>; 3] {
         self.relay_plan.clone()
     }
+
+    /// Link ids are unique across the whole medium, so `index` is not needed.
+    fn link_radio(&self, _index: usize, link: LinkId) -> LinkRadio {
+        match self.medium.link_params(link) {
+            Some(p) => LinkRadio { att_mtu: Some(p.att_mtu()), phy: Some(p.phy()), params: Some(p) },
+            None => LinkRadio::default(),
+        }
+    }
 }
 
 impl SimLab {
@@ -165,12 +225,33 @@ pub fn scaled(lab: &impl Lab, base: Duration) -> Duration {
 pub struct MtuCap<D> {
     inner: D,
     cap: Option<u16>,
+    seen: MtuObserver,
+}
+
+/// The ATT MTU an [`MtuCap`] last reported per link (after the cap), i.e. what the link session works with.
+#[derive(Debug, Clone, Default)]
+pub struct MtuObserver(Arc<Mutex<HashMap<LinkId, u16>>>);
+
+impl MtuObserver {
+    /// The ATT MTU last reported for `link`.
+    pub fn att_mtu(&self, link: LinkId) -> Option<u16> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner).get(&link).copied()
+    }
+
+    fn record(&self, link: LinkId, mtu: u16) {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner).insert(link, mtu);
+    }
 }
 
 impl<D> MtuCap<D> {
     /// `cap = None` passes everything through.
     pub fn new(inner: D, cap: Option<u16>) -> Self {
-        Self { inner, cap }
+        Self { inner, cap, seen: MtuObserver::default() }
+    }
+
+    /// A handle that reads the MTU this wrapper reported per link, also after the driver moved into a transport.
+    pub fn observer(&self) -> MtuObserver {
+        self.seen.clone()
     }
 
     fn clamp(&self, mtu: u16) -> u16 {
@@ -221,9 +302,15 @@ impl<D: BleDriver> BleDriver for MtuCap<D> {
         use pollen_ble::driver::DriverEvent;
         self.inner.poll_event(cx).map(|event| match event {
             DriverEvent::Connected { link, device, role, att_mtu } => {
-                DriverEvent::Connected { link, device, role, att_mtu: self.clamp(att_mtu) }
+                let att_mtu = self.clamp(att_mtu);
+                self.seen.record(link, att_mtu);
+                DriverEvent::Connected { link, device, role, att_mtu }
             }
-            DriverEvent::MtuChanged { link, att_mtu } => DriverEvent::MtuChanged { link, att_mtu: self.clamp(att_mtu) },
+            DriverEvent::MtuChanged { link, att_mtu } => {
+                let att_mtu = self.clamp(att_mtu);
+                self.seen.record(link, att_mtu);
+                DriverEvent::MtuChanged { link, att_mtu }
+            }
             other => other,
         })
     }

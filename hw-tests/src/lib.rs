@@ -3,14 +3,19 @@
 //! - [`lab::SimLab`]: the simulated medium, in `cargo test --workspace`;
 //! - `BluezLab` (feature `bluez`): real BlueZ adapters, inside the virtual lab (`pollen-hw-tests vlab`) or on a
 //!   device-lab host.
+//!
+//! Besides the pass/fail [`suite`], [`throughput`] measures goodput by ATT MTU, bearer and PHY, and [`devlab`]
+//! runs both on every host of a device lab (`pollen-hw-tests devlab --config lab.toml`).
 #![warn(missing_docs)]
 
 #[cfg(feature = "bluez")]
 pub mod bluez_lab;
+pub mod devlab;
 pub mod lab;
 pub mod node;
 pub mod report;
 pub mod suite;
+pub mod throughput;
 
 use std::time::Duration;
 

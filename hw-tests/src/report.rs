@@ -30,6 +30,9 @@ pub struct ScenarioReport {
     pub seconds: f64,
     /// Measured figures (goodput in bit/s, times in seconds, counts).
     pub metrics: BTreeMap<String, f64>,
+    /// Facts that are not numbers, e.g. `phy = "2M"` or `path = "gatt"` of a throughput row.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
 }
 
 impl fmt::Display for ScenarioReport {
@@ -44,12 +47,15 @@ impl fmt::Display for ScenarioReport {
         for (k, v) in &self.metrics {
             write!(f, " {k}={v:.1}")?;
         }
+        for (k, v) in &self.labels {
+            write!(f, " {k}={v}")?;
+        }
         write!(f, "{detail}")
     }
 }
 
 /// Counts of a run.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Tally {
     /// Passed.
     pub passed: usize,
@@ -72,6 +78,13 @@ impl Tally {
         }
         t
     }
+
+    /// Adds `other`'s counts to these.
+    pub fn add(&mut self, other: Tally) {
+        self.passed += other.passed;
+        self.failed += other.failed;
+        self.skipped += other.skipped;
+    }
 }
 
 impl fmt::Display for Tally {
@@ -84,16 +97,33 @@ impl fmt::Display for Tally {
     }
 }
 
-/// A Markdown table of reports: one row per scenario and lab, with goodput columns in kbit/s.
+/// Markdown for a run: the table of scenarios, then (when the run measured any) the throughput table by path, MTU
+/// and PHY.
 pub fn markdown(reports: &[ScenarioReport]) -> String {
+    let mut out = scenario_table(reports);
+    let rows: Vec<(&str, &ScenarioReport)> = reports.iter().map(|r| (r.lab.as_str(), r)).collect();
+    if let Some(table) = crate::throughput::markdown_table("lab", &rows) {
+        out.push('\n');
+        out.push_str(&table);
+    }
+    out
+}
+
+/// Makes `text` safe inside a Markdown table cell: no column breaks, no line breaks.
+pub fn md_cell(text: &str) -> String {
+    text.replace('|', "\\|").replace(['\r', '\n'], " ")
+}
+
+/// A Markdown table of reports: one row per scenario and lab, with goodput columns in kbit/s.
+pub fn scenario_table(reports: &[ScenarioReport]) -> String {
     let mut out = String::from("| scenario | lab | result | seconds | figures |\n|---|---|---|---|---|\n");
     for r in reports {
         let result = match &r.outcome {
             Outcome::Pass => "PASS".to_string(),
-            Outcome::Fail(why) => format!("FAIL: {why}"),
-            Outcome::Skip(why) => format!("SKIP: {why}"),
+            Outcome::Fail(why) => format!("FAIL: {}", md_cell(why)),
+            Outcome::Skip(why) => format!("SKIP: {}", md_cell(why)),
         };
-        let figures: Vec<String> = r
+        let mut figures: Vec<String> = r
             .metrics
             .iter()
             .map(|(k, v)| match k.strip_suffix("_bps") {
@@ -101,7 +131,15 @@ pub fn markdown(reports: &[ScenarioReport]) -> String {
                 None => format!("{k} {v:.2}"),
             })
             .collect();
-        out.push_str(&format!("| {} | {} | {} | {:.1} | {} |\n", r.name, r.lab, result, r.seconds, figures.join(", ")));
+        figures.extend(r.labels.iter().map(|(k, v)| format!("{k} {}", md_cell(v))));
+        out.push_str(&format!(
+            "| {} | {} | {} | {:.1} | {} |\n",
+            md_cell(&r.name),
+            md_cell(&r.lab),
+            result,
+            r.seconds,
+            figures.join(", ")
+        ));
     }
     out
 }

@@ -29,7 +29,7 @@ pub const SCENARIOS: &[&str] = &[
 /// Bytes moved each way by the transfer scenarios.
 pub const TRANSFER_BYTES: u64 = 4 * 1024 * 1024;
 
-type Metrics = BTreeMap<String, f64>;
+pub(crate) type Metrics = BTreeMap<String, f64>;
 
 /// Runs one scenario by name on a freshly reset lab.
 pub async fn run<L: Lab>(lab: &mut L, name: &str) -> ScenarioReport {
@@ -59,22 +59,33 @@ pub async fn run<L: Lab>(lab: &mut L, name: &str) -> ScenarioReport {
         outcome,
         seconds: start.elapsed().as_secs_f64(),
         metrics,
+        labels: BTreeMap::new(),
     }
 }
 
 /// Runs every scenario whose name contains `filter` (all when `None`), printing each result line as it finishes.
 pub async fn run_all<L: Lab>(lab: &mut L, filter: Option<&str>) -> Vec<ScenarioReport> {
+    run_each(lab, filter, |report| println!("{report}")).await
+}
+
+/// Runs every scenario whose name contains `filter` (all when `None`) and hands each report to `on_report` as it
+/// finishes.
+pub async fn run_each<L: Lab>(
+    lab: &mut L,
+    filter: Option<&str>,
+    mut on_report: impl FnMut(&ScenarioReport),
+) -> Vec<ScenarioReport> {
     let mut reports = Vec::new();
     for name in SCENARIOS.iter().filter(|n| filter.is_none_or(|f| n.contains(f))) {
         let report = run(lab, name).await;
         tracing::info!("{report}");
-        println!("{report}");
+        on_report(&report);
         reports.push(report);
     }
     reports
 }
 
-fn check(ok: bool, what: impl FnOnce() -> String) -> Result<(), LabError> {
+pub(crate) fn check(ok: bool, what: impl FnOnce() -> String) -> Result<(), LabError> {
     if ok {
         Ok(())
     } else {
@@ -125,7 +136,7 @@ async fn connect<L: Lab>(lab: &L, a: &mut Node, b: &mut Node) -> Result<Duration
 }
 
 /// Two nodes, node 0 auto-dialing node 1, both advertising.
-async fn pair<L: Lab>(lab: &mut L, l2cap: bool, specs: [NodeSpec; 2]) -> Result<(Node, Node), LabError> {
+pub(crate) async fn pair<L: Lab>(lab: &mut L, l2cap: bool, specs: [NodeSpec; 2]) -> Result<(Node, Node), LabError> {
     let [s0, s1] = specs;
     let mut a = spawn_node(lab, 0, s0, options(l2cap, true)).await?;
     let mut b = spawn_node(lab, 1, s1, options(l2cap, false)).await?;
@@ -138,7 +149,7 @@ async fn pair<L: Lab>(lab: &mut L, l2cap: bool, specs: [NodeSpec; 2]) -> Result<
 }
 
 /// Moves `len` bytes from `from` to `to` and returns the receiver's goodput in bit/s.
-async fn bulk<L: Lab>(lab: &L, from: &Node, to: &mut Node, len: u64) -> Result<f64, LabError> {
+pub(crate) async fn bulk<L: Lab>(lab: &L, from: &Node, to: &mut Node, len: u64) -> Result<f64, LabError> {
     // Budget: 50 kbit/s at the least, plus setup.
     let within = scaled(lab, Duration::from_secs(len * 8 / 50_000 + 30));
     let sender = from.peer_id();
@@ -170,20 +181,24 @@ async fn transfer<L: Lab>(lab: &mut L, metrics: &mut Metrics, l2cap: bool) -> Re
     }
     let spec = NodeSpec { max_att_mtu: None, l2cap };
     let (a, mut b) = pair(lab, l2cap, [spec.clone(), spec]).await?;
-    let expected = if l2cap { Bearer::L2capCoc } else { Bearer::Gatt };
-    // The L2CAP channel opens a few connection events after link-up.
-    let deadline = Instant::now() + scaled(lab, Duration::from_secs(5));
-    while a.live_links().first().map(|l| l.bearer) != Some(expected) && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let bearer = a.live_links().first().map(|l| l.bearer);
-    check(bearer == Some(expected), || format!("stream runs on {bearer:?}, expected {expected:?}"))?;
+    await_bearer(lab, &a, if l2cap { Bearer::L2capCoc } else { Bearer::Gatt }).await?;
     let forward = bulk(lab, &a, &mut b, TRANSFER_BYTES).await?;
     let mut a = a;
     let backward = bulk(lab, &b, &mut a, TRANSFER_BYTES).await?;
     metrics.insert("goodput_ab_bps".into(), forward);
     metrics.insert("goodput_ba_bps".into(), backward);
     Ok(())
+}
+
+/// Waits until `node`'s first live link sends on `expected` (the L2CAP channel opens a few connection events after
+/// link-up).
+pub(crate) async fn await_bearer<L: Lab>(lab: &L, node: &Node, expected: Bearer) -> Result<(), LabError> {
+    let deadline = Instant::now() + scaled(lab, Duration::from_secs(5));
+    while node.live_links().first().map(|l| l.bearer) != Some(expected) && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let bearer = node.live_links().first().map(|l| l.bearer);
+    check(bearer == Some(expected), || format!("stream runs on {bearer:?}, expected {expected:?}"))
 }
 
 async fn mtu_differs_per_side<L: Lab>(lab: &mut L, metrics: &mut Metrics) -> Result<(), LabError> {
