@@ -323,7 +323,7 @@ impl LinkParams {
 
 fn split(len: usize, max: usize) -> Vec<usize> {
     let mut out = vec![max; len / max];
-    if len % max != 0 {
+    if !len.is_multiple_of(max) {
         out.push(len % max);
     }
     out

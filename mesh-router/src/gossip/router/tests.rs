@@ -282,4 +282,3 @@ proptest! {
         prop_assert!(per_node.values().all(|c| *c == 1), "duplicate block: {:?}", per_node);
     }
 }
-
