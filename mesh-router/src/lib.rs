@@ -8,4 +8,5 @@
 
 pub mod bitswap;
 pub mod gossip;
+pub mod net;
 pub mod unixfs;
