@@ -398,10 +398,28 @@ impl Worker {
     }
 }
 
-/// Reports every device whose advertisement carries the filter's service data.
+/// Discovery is restarted this often: a discovery session on emulated controllers sometimes stops reporting for
+/// whole 10 s windows, and a restart also re-reports devices BlueZ has cached.
+const DISCOVERY_RESTART: Duration = Duration::from_secs(3);
+
+/// Reports every device whose advertisement carries the filter's service data, until aborted.
 async fn scan(adapter: Adapter, filter: ScanFilter, events: mpsc::UnboundedSender<DriverEvent>) -> bluer::Result<()> {
+    loop {
+        let window = tokio::time::timeout(DISCOVERY_RESTART, scan_once(&adapter, &filter, &events)).await;
+        if let Ok(result) = window {
+            return result;
+        }
+    }
+}
+
+async fn scan_once(
+    adapter: &Adapter,
+    filter: &ScanFilter,
+    events: &mpsc::UnboundedSender<DriverEvent>,
+) -> bluer::Result<()> {
     // `_with_changes`: a device BlueZ already knows produces no new DeviceAdded when its advertisement changes
-    // (rotation), only property changes, which this stream re-reports.
+    // (rotation), only property changes, which this stream re-reports. Boxed so that dropping it really ends the
+    // discovery session.
     let mut stream = Box::pin(adapter.discover_devices_with_changes().await?);
     while let Some(event) = stream.next().await {
         let AdapterEvent::DeviceAdded(address) = event else {

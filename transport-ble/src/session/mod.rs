@@ -156,6 +156,10 @@ pub struct LinkSession {
     peer: Option<Hello>,
     peer_mtu: u16,
     gatt: BearerSeq,
+    /// GATT frames that arrived ahead of their turn, by sequence number (at most the reorder window).
+    gatt_reorder: std::collections::BTreeMap<u8, (FrameHeader, Bytes)>,
+    /// When the oldest gap in `gatt_reorder` counts as a lost frame.
+    reorder_deadline: Option<Instant>,
     l2cap: Option<L2capBearer>,
     tx_bearer: Bearer,
     rx_bearer: Bearer,
@@ -205,6 +209,8 @@ impl LinkSession {
             peer: None,
             peer_mtu: u16::MAX,
             gatt: BearerSeq::default(),
+            gatt_reorder: std::collections::BTreeMap::new(),
+            reorder_deadline: None,
             l2cap: None,
             tx_bearer: Bearer::Gatt,
             rx_bearer: Bearer::Gatt,
@@ -355,11 +361,12 @@ impl LinkSession {
     /// The next instant [`Self::handle_timeout`] must be called at.
     pub fn poll_timeout(&self) -> Option<Instant> {
         let liveness = self.last_received + self.config.liveness_timeout;
+        let deadline = self.reorder_deadline.map_or(liveness, |r| r.min(liveness));
         match self.phase {
             Phase::Closed => None,
-            Phase::Closing { deadline } => Some(deadline.min(liveness)),
-            Phase::Open if self.ping_queued => Some(liveness),
-            Phase::Open => Some(liveness.min(self.last_sent + self.config.keepalive_interval)),
+            Phase::Closing { deadline: linger } => Some(linger.min(deadline)),
+            Phase::Open if self.ping_queued => Some(deadline),
+            Phase::Open => Some(deadline.min(self.last_sent + self.config.keepalive_interval)),
         }
     }
 
@@ -370,6 +377,11 @@ impl LinkSession {
         }
         if now >= self.last_received + self.config.liveness_timeout {
             self.fail(LinkError::LivenessTimeout(self.config.liveness_timeout));
+            return;
+        }
+        if self.reorder_deadline.is_some_and(|t| now >= t) {
+            let got = self.gatt_reorder.keys().next().copied().unwrap_or_default();
+            self.fail(LinkError::SeqGap { bearer: Bearer::Gatt, expected: self.gatt.rx_seq, got });
             return;
         }
         match self.phase {

@@ -7,6 +7,14 @@ use crate::frame::{
     decode_gatt_value, CloseReason, Control, FrameHeader, FrameKind, Hello, LINK_VERSION, MIN_WINDOW, SEQ_MODULUS,
 };
 
+/// How far ahead of the expected sequence number a GATT frame may arrive and wait for its predecessors. BlueZ
+/// spreads GATT traffic over several ATT bearers (EATT), which reorders it; half the sequence space keeps "ahead"
+/// and "behind" unambiguous.
+pub(crate) const GATT_REORDER_WINDOW: usize = 15;
+/// How long a GATT frame ahead of its turn waits for the missing one before the gap counts as a lost frame. EATT
+/// reordering spans milliseconds; a platform that dropped a write never fills the gap.
+pub(crate) const GATT_REORDER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// Control frames a peer may park on L2CAP before SWITCH besides its window of data (credits, pings, MTU updates).
 const EARLY_CONTROL_ALLOWANCE: usize = 4096;
 
@@ -22,7 +30,7 @@ impl LinkSession {
         let result = match bearer {
             Bearer::Gatt => decode_gatt_value(bytes)
                 .map_err(LinkError::from)
-                .and_then(|(header, payload)| self.on_frame(now, Bearer::Gatt, header, payload)),
+                .and_then(|(header, payload)| self.on_gatt_frame(now, header, payload)),
             Bearer::L2capCoc => self.on_l2cap_bytes(now, bytes),
         };
         if let Err(error) = result {
@@ -48,6 +56,31 @@ impl LinkSession {
                 break;
             }
         }
+        Ok(())
+    }
+
+    /// Orders GATT frames that several ATT bearers (EATT) delivered out of order, then processes them.
+    fn on_gatt_frame(&mut self, now: Instant, header: FrameHeader, payload: &[u8]) -> Result<(), LinkError> {
+        let ahead = header.seq.wrapping_sub(self.gatt.rx_seq) % SEQ_MODULUS;
+        if ahead == 0 {
+            self.on_frame(now, Bearer::Gatt, header, payload)?;
+            while let Some((h, p)) = self.gatt_reorder.remove(&self.gatt.rx_seq) {
+                self.on_frame(now, Bearer::Gatt, h, &p)?;
+                if self.phase == Phase::Closed {
+                    break;
+                }
+            }
+            // Frames still held are now waiting for a new gap: give it the full time.
+            self.reorder_deadline = (!self.gatt_reorder.is_empty()).then(|| now + GATT_REORDER_TIMEOUT);
+            return Ok(());
+        }
+        if usize::from(ahead) > GATT_REORDER_WINDOW || self.gatt_reorder.contains_key(&header.seq) {
+            return Err(LinkError::SeqGap { bearer: Bearer::Gatt, expected: self.gatt.rx_seq, got: header.seq });
+        }
+        if self.gatt_reorder.is_empty() {
+            self.reorder_deadline = Some(now + GATT_REORDER_TIMEOUT);
+        }
+        self.gatt_reorder.insert(header.seq, (header, bytes::Bytes::copy_from_slice(payload)));
         Ok(())
     }
 

@@ -50,6 +50,8 @@ pub(super) struct Link {
     anchor0: Instant,
     dirs: [Direction; 2],
     step_scheduled: bool,
+    /// Latest scheduled GATT delivery per receiver (central, peripheral), to count reorderings.
+    last_gatt_delivery: [Instant; 2],
     in_event: bool,
     event_start: Instant,
     exchanges_in_event: u32,
@@ -67,6 +69,7 @@ impl Link {
             anchor0: now,
             dirs: Default::default(),
             step_scheduled: false,
+            last_gatt_delivery: [now; 2],
             in_event: false,
             event_start: now,
             exchanges_in_event: 0,
@@ -124,6 +127,13 @@ impl World {
                 return Err(SendError::TooLarge { len, max });
             }
         }
+        let receiver = if dir == 0 { link.peripheral } else { link.central };
+        let receiver_drops_over = self.nodes[receiver].config.quirks.drop_writes_over;
+        if dir == 0 && bearer == Bearer::Gatt && receiver_drops_over.is_some_and(|max| len > max) {
+            self.stats.dropped_writes += 1;
+            return Ok(());
+        }
+        let Some(link) = self.links.get_mut(&link_id) else { return Err(SendError::NoSuchLink) };
         let d = &mut link.dirs[dir];
         if d.queued[slot(bearer)] >= depth {
             if quirks.drop_writes_when_full && bearer == Bearer::Gatt {
@@ -216,7 +226,23 @@ impl World {
                     Bearer::L2capCoc => self.stats.l2cap_bytes += pdu.data.len() as u64,
                 }
                 let event = DriverEvent::Received { link: id, bearer: pdu.bearer, data: pdu.data };
-                self.schedule(end, Action::Deliver { node: receiver, event });
+                let jitter = match (pdu.bearer, self.nodes[receiver].config.quirks.gatt_reorder_jitter) {
+                    (Bearer::Gatt, Some(max)) => {
+                        Duration::from_micros(self.rng.random_range(0..=max.as_micros() as u64))
+                    }
+                    _ => Duration::ZERO,
+                };
+                let at = end + jitter;
+                if let Some(link) = self.links.get_mut(&id) {
+                    let slot = &mut link.last_gatt_delivery[usize::from(receiver == peripheral)];
+                    if pdu.bearer == Bearer::Gatt {
+                        if at < *slot {
+                            self.stats.reordered_values += 1;
+                        }
+                        *slot = (*slot).max(at);
+                    }
+                }
+                self.schedule(at, Action::Deliver { node: receiver, event });
                 if ready {
                     let event = DriverEvent::SendReady { link: id, bearer: pdu.bearer };
                     self.schedule(end, Action::Deliver { node: sender, event });

@@ -128,9 +128,10 @@ impl SimProfile {
         }
     }
 
-    /// A Linux box with BlueZ defaults: 30 ms interval (BlueZ's `le_min_conn_interval` = 24 × 1.25 ms), MTU 517.
+    /// A Linux box with BlueZ defaults: 30 ms interval (BlueZ's `le_min_conn_interval` = 24 × 1.25 ms). The ATT MTU
+    /// is 513, what the `bluez` backend reports so that no write exceeds the 510 bytes BlueZ 5.66 accepts.
     pub fn linux() -> Self {
-        Self { conn_interval: Duration::from_millis(30), ..Self::android() }
+        Self { conn_interval: Duration::from_millis(30), max_att_mtu: 513, ..Self::android() }
     }
 }
 
@@ -147,6 +148,12 @@ pub struct Quirks {
     pub simultaneous_connect_duplicates: bool,
     /// The platform reports ATT MTU 23 at connect and the negotiated MTU only this much later.
     pub late_mtu_report: Option<Duration>,
+    /// BlueZ 5.66: a write-without-response longer than this is dropped silently by the receiving bluetoothd
+    /// (its length check counted the handle; fixed in 5.69). Measured in the virtual lab: 510.
+    pub drop_writes_over: Option<usize>,
+    /// BlueZ with EATT spreads GATT traffic over several ATT bearers: values this node receives arrive up to this
+    /// much later than their airtime says, so they overtake each other (seen in the virtual lab).
+    pub gatt_reorder_jitter: Option<Duration>,
 }
 
 /// A device to add to the medium.
@@ -183,9 +190,15 @@ impl NodeConfig {
         }
     }
 
-    /// A Linux/BlueZ node without quirks.
+    /// A Linux node with BlueZ 5.66's behaviour as measured in the virtual lab: long writes dropped, GATT values
+    /// reordered by EATT.
     pub fn linux(position: (f64, f64)) -> Self {
-        Self { position, profile: SimProfile::linux(), quirks: Quirks::default() }
+        let quirks = Quirks {
+            drop_writes_over: Some(510),
+            gatt_reorder_jitter: Some(Duration::from_millis(8)),
+            ..Quirks::default()
+        };
+        Self { position, profile: SimProfile::linux(), quirks }
     }
 }
 
@@ -206,6 +219,8 @@ pub struct MediumStats {
     pub gatt_133: u64,
     /// Advertisements delivered to scanners.
     pub adverts_seen: u64,
+    /// GATT values delivered later than a value sent after them (EATT reordering).
+    pub reordered_values: u64,
 }
 
 /// A handle to the shared medium. Cloning it is cheap; the medium stops when every handle and driver is gone.

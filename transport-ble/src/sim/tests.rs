@@ -158,7 +158,18 @@ async fn android_truncates_and_ios_drops() {
     let mut linux_a = medium.add_node(NodeConfig::linux((0.0, 1.0))).unwrap();
     let mut linux_b = medium.add_node(NodeConfig::linux((0.0, 2.0))).unwrap();
     let l2 = link(&mut linux_a, &mut linux_b).await;
-    assert_eq!(linux_a.send(l2, Bearer::Gatt, &[0; 600]), Err(SendError::TooLarge { len: 600, max: 514 }));
+    assert_eq!(linux_a.send(l2, Bearer::Gatt, &[0; 600]), Err(SendError::TooLarge { len: 600, max: 510 }));
+    // An Android central writing 514 bytes to BlueZ 5.66 loses the write silently, as measured in the lab.
+    let mut big = NodeConfig::android((0.0, 3.0));
+    big.profile.max_att_mtu = 517;
+    let mut a = medium.add_node(big).unwrap();
+    let mut bluez = NodeConfig::linux((0.0, 4.0));
+    bluez.profile.max_att_mtu = 517;
+    let mut b = medium.add_node(bluez).unwrap();
+    let l3 = link(&mut a, &mut b).await;
+    let dropped = medium.stats().dropped_writes;
+    a.send(l3, Bearer::Gatt, &[9; 514]).unwrap();
+    assert_eq!(medium.stats().dropped_writes, dropped + 1);
 }
 
 #[tokio::test(start_paused = true)]
