@@ -6,6 +6,9 @@
 //! - [`bitswap`]: the `/ipfs/bitswap/1.2.0` protobuf message, its varint
 //!   framing, and a typed view whose block CIDs are recomputed from the data.
 
+/// The CID type every API here uses.
+pub use cid;
+
 pub mod bitswap;
 pub mod gossip;
 pub mod net;
