@@ -65,6 +65,8 @@ pub struct HaveEntry {
     pub cid: Cid,
     /// 0: the sender holds it; n: the sender reaches a holder in n more hops.
     pub hops: u8,
+    /// Non-zero: an offer to carry a copy, with this many copies of the spray budget handed over.
+    pub copies: u32,
 }
 
 /// The control messages of `/pollen/want/1.0.0` (blocks travel separately, see [`wire::WireMessage`]).
@@ -156,6 +158,10 @@ pub struct RouterConfig {
     pub seen_ids: usize,
     /// Seed for want ids (random per node; fixed in simulations).
     pub id_seed: u64,
+    /// Most blocks this node fetches to carry for unknown requesters at once (0: never carries).
+    pub max_carries: usize,
+    /// Most spray offers made to one neighbour when it connects.
+    pub offers_per_encounter: usize,
 }
 
 impl Default for RouterConfig {
@@ -174,6 +180,8 @@ impl Default for RouterConfig {
             summary_interval_ms: 5_000,
             seen_ids: 16_384,
             id_seed: 0x5eed,
+            max_carries: 256,
+            offers_per_encounter: 256,
         }
     }
 }
@@ -197,4 +205,8 @@ pub struct RouterStats {
     pub blocks_sent: u64,
     /// Blocks that arrived.
     pub blocks_in: u64,
+    /// Spray copies offered to neighbours.
+    pub offers_sent: u64,
+    /// Spray copies fetched to carry.
+    pub carries: u64,
 }

@@ -28,6 +28,10 @@ pub struct Router<P: PeerKey> {
     summary_dirty: bool,
     next_summary: Time,
     wants: BTreeMap<Cid, WantState<P>>,
+    /// Spray budget of held blocks: copies this node may still hand to carriers (binary spray: half each time).
+    spray: BTreeMap<Cid, u32>,
+    /// Offers made and not yet taken: (neighbour, CID) → copies offered.
+    offers: BTreeMap<(P, Cid), u32>,
     seen: SeenIds,
     id_counter: u64,
     out: VecDeque<Action<P>>,
@@ -56,6 +60,8 @@ impl<P: PeerKey> Router<P> {
             summary_dirty: false,
             next_summary: 0,
             wants: BTreeMap::new(),
+            spray: BTreeMap::new(),
+            offers: BTreeMap::new(),
             seen,
             id_counter: 0,
             out: VecDeque::new(),
@@ -132,6 +138,12 @@ impl<P: PeerKey> Router<P> {
         self.add_held(cid);
         let Some(state) = self.wants.remove(&cid) else { return };
         let mut outbox = Outbox::default();
+        if let Some(copies) = state.carry {
+            self.stats.carries += 1;
+            if copies > 1 {
+                self.spray.insert(cid, copies);
+            }
+        }
         if state.local {
             self.out.push_back(Action::Delivered { cid });
         }
@@ -165,8 +177,23 @@ impl<P: PeerKey> Router<P> {
         }
     }
 
+    /// Holds `cid` with a spray budget of `copies`: neighbours met later are offered copies to carry toward
+    /// requesters nobody knows yet (binary spray: each hand-over gives away half).
+    pub fn publish(&mut self, cid: Cid, copies: u32) {
+        self.add_held(cid);
+        if copies > 1 {
+            self.spray.insert(cid, copies);
+        }
+    }
+
+    /// Copies of `cid` this node may still hand out.
+    pub fn spray_budget(&self, cid: &Cid) -> u32 {
+        self.spray.get(cid).copied().unwrap_or(0)
+    }
+
     /// The store evicted `cid`.
     pub fn forget(&mut self, cid: &Cid) {
+        self.spray.remove(cid);
         if self.held.remove(cid) {
             self.own_dirty = true;
             self.summary_dirty = true;
@@ -194,6 +221,18 @@ impl<P: PeerKey> Router<P> {
         let summary = self.summary();
         self.send(peer, summary);
         let mut outbox = Outbox::default();
+        let offers: Vec<(Cid, u32)> = self
+            .spray
+            .iter()
+            .filter(|(_, n)| **n > 1)
+            .take(self.cfg.offers_per_encounter)
+            .map(|(c, n)| (*c, n / 2))
+            .collect();
+        for (cid, copies) in offers {
+            outbox.offer(peer, cid, copies);
+            self.offers.insert((peer, cid), copies);
+            self.stats.offers_sent += 1;
+        }
         let cids: Vec<Cid> = self.wants.keys().copied().collect();
         for cid in cids {
             if let Some(state) = self.wants.get_mut(&cid) {
@@ -211,6 +250,7 @@ impl<P: PeerKey> Router<P> {
     /// A neighbour went away: its interests end, and fetches from it move on.
     pub fn peer_disconnected(&mut self, now: Time, peer: P) {
         self.neighbors.remove(&peer);
+        self.offers.retain(|(p, _), _| *p != peer);
         self.summary_dirty = true;
         let mut outbox = Outbox::default();
         let cids: Vec<Cid> = self.wants.keys().copied().collect();
@@ -272,7 +312,11 @@ impl<P: PeerKey> Router<P> {
             }
             Control::Have(entries) => {
                 for entry in entries {
-                    self.on_have(now, from, entry.cid, entry.hops, &mut outbox);
+                    if entry.copies > 0 {
+                        self.on_offer(now, from, entry.cid, entry.copies, &mut outbox);
+                    } else {
+                        self.on_have(now, from, entry.cid, entry.hops, &mut outbox);
+                    }
                 }
             }
             Control::Request(cids) => {
@@ -412,15 +456,42 @@ impl<P: PeerKey> Router<P> {
                 outbox.have(r, cid, hops.saturating_add(1));
             }
         }
-        if state.local || !state.owed.is_empty() {
+        if state.fetching_for_someone() {
             self.fetch_or_give_up(now, cid, outbox);
         }
+    }
+
+    /// A neighbour offers a spray copy: carry it when there is room (and it is not already here or wanted).
+    fn on_offer(&mut self, now: Time, from: P, cid: Cid, copies: u32, outbox: &mut Outbox<P>) {
+        if self.held.contains(&cid) {
+            return;
+        }
+        if let Some(state) = self.wants.get_mut(&cid) {
+            // Wanted anyway: the offer is a provider, and the copies come along.
+            state.carry = Some(state.carry.unwrap_or(0).max(copies));
+            self.on_have(now, from, cid, 0, outbox);
+            return;
+        }
+        let carrying = self.wants.values().filter(|w| w.carry.is_some()).count();
+        if carrying >= self.cfg.max_carries || self.wants.len() >= self.cfg.max_wants {
+            return;
+        }
+        let mut state = WantState::new(0, 0);
+        state.carry = Some(copies);
+        state.providers.insert(from, 0);
+        self.wants.insert(cid, state);
+        self.fetch_or_give_up(now, cid, outbox);
     }
 
     fn on_request(&mut self, now: Time, from: P, cid: Cid, outbox: &mut Outbox<P>) {
         if self.held.contains(&cid) {
             self.out.push_back(Action::SendBlock { to: from, cid });
             self.stats.blocks_sent += 1;
+            if let Some(given) = self.offers.remove(&(from, cid)) {
+                if let Some(budget) = self.spray.get_mut(&cid) {
+                    *budget = budget.saturating_sub(given).max(1);
+                }
+            }
             return;
         }
         if !self.wants.contains_key(&cid) {
@@ -443,7 +514,7 @@ impl<P: PeerKey> Router<P> {
     fn fetch_or_give_up(&mut self, now: Time, cid: Cid, outbox: &mut Outbox<P>) {
         let timeout = self.cfg.request_timeout_ms;
         let Some(state) = self.wants.get_mut(&cid) else { return };
-        if state.fetch.is_some() || (!state.local && state.owed.is_empty()) {
+        if state.fetch.is_some() || !state.fetching_for_someone() {
             return;
         }
         match state.best_provider() {

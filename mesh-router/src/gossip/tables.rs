@@ -30,6 +30,8 @@ pub(super) struct WantState<P> {
     pub(super) fetch: Option<(P, Time)>,
     /// Next time a provider-less local want floods again.
     pub(super) next_rewant: Time,
+    /// Fetching a spray copy to carry, with the copies it will hold.
+    pub(super) carry: Option<u32>,
 }
 
 impl<P: PeerKey> WantState<P> {
@@ -46,12 +48,18 @@ impl<P: PeerKey> WantState<P> {
             failed: BTreeSet::new(),
             fetch: None,
             next_rewant: Time::MAX,
+            carry: None,
         }
     }
 
     /// Whether anybody still cares.
     pub(super) fn live(&self) -> bool {
-        self.local || !self.requesters.is_empty() || !self.owed.is_empty()
+        self.local || !self.requesters.is_empty() || !self.owed.is_empty() || self.carry.is_some()
+    }
+
+    /// Whether this node needs the block itself (not just to answer wants).
+    pub(super) fn fetching_for_someone(&self) -> bool {
+        self.local || !self.owed.is_empty() || self.carry.is_some()
     }
 
     /// The provider to ask next: fewest hops, then lowest key; never one that failed.
@@ -165,7 +173,10 @@ impl<P: PeerKey> Outbox<P> {
         self.want.entry(to).or_default().push(entry);
     }
     pub(super) fn have(&mut self, to: P, cid: Cid, hops: u8) {
-        self.have.entry(to).or_default().push(HaveEntry { cid, hops });
+        self.have.entry(to).or_default().push(HaveEntry { cid, hops, copies: 0 });
+    }
+    pub(super) fn offer(&mut self, to: P, cid: Cid, copies: u32) {
+        self.have.entry(to).or_default().push(HaveEntry { cid, hops: 0, copies });
     }
     pub(super) fn dont_have(&mut self, to: P, cid: Cid) {
         self.dont_have.entry(to).or_default().push(cid);

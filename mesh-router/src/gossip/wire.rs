@@ -17,7 +17,7 @@
 //! message WantEntry { bytes cid = 1; fixed64 id = 2; uint32 hops_left = 3; uint32 ttl_ms = 4; }
 //! message WantList { repeated WantEntry entries = 1; }
 //! message CidList { repeated bytes cids = 1; }
-//! message HaveEntry { bytes cid = 1; uint32 hops = 2; }
+//! message HaveEntry { bytes cid = 1; uint32 hops = 2; uint32 copies = 3; }
 //! message HaveList { repeated HaveEntry entries = 1; }
 //! message Block { bytes cid = 1; bytes data = 2; }
 //! ```
@@ -106,6 +106,8 @@ mod pb {
         pub cid: Vec<u8>,
         #[prost(uint32, tag = "2")]
         pub hops: u32,
+        #[prost(uint32, tag = "3")]
+        pub copies: u32,
     }
 
     #[derive(Clone, PartialEq, prost::Message)]
@@ -207,7 +209,7 @@ impl WireMessage {
                 Control::Have(entries) => pb::Body::Have(pb::HaveList {
                     entries: entries
                         .iter()
-                        .map(|h| pb::HaveEntry { cid: h.cid.to_bytes(), hops: u32::from(h.hops) })
+                        .map(|h| pb::HaveEntry { cid: h.cid.to_bytes(), hops: u32::from(h.hops), copies: h.copies })
                         .collect(),
                 }),
                 Control::DontHave(c) => pb::Body::DontHave(cid_list(c)),
@@ -273,6 +275,7 @@ impl WireMessage {
                         Ok(HaveEntry {
                             cid: cid(&h.cid)?,
                             hops: u8::try_from(h.hops).map_err(|_| WireError::Range("hops"))?,
+                            copies: h.copies,
                         })
                     })
                     .collect::<Result<_, WireError>>()?;

@@ -8,7 +8,8 @@ use crate::gossip::{Control, HaveEntry, WantEntry};
 
 /// The Bitswap message carrying a router control message, if Bitswap has an equivalent.
 pub(super) fn to_bitswap(msg: &Control) -> Option<BitswapMessage> {
-    let want = |cid: &Cid, want_type, cancel| Want { cid: *cid, priority: 1, cancel, want_type, send_dont_have: !cancel };
+    let want =
+        |cid: &Cid, want_type, cancel| Want { cid: *cid, priority: 1, cancel, want_type, send_dont_have: !cancel };
     let mut out = BitswapMessage::default();
     match msg {
         Control::Summary { .. } => return None,
@@ -50,7 +51,7 @@ pub(super) fn from_bitswap(
     let mut dont_haves = Vec::new();
     for (cid, presence) in msg.presences {
         match presence {
-            Presence::Have => haves.push(HaveEntry { cid, hops: 0 }),
+            Presence::Have => haves.push(HaveEntry { cid, hops: 0, copies: 0 }),
             Presence::DontHave => dont_haves.push(cid),
         }
     }
@@ -78,7 +79,7 @@ mod tests {
         for msg in [
             Control::Request(vec![c]),
             Control::Cancel(vec![c]),
-            Control::Have(vec![HaveEntry { cid: c, hops: 0 }]),
+            Control::Have(vec![HaveEntry { cid: c, hops: 0, copies: 0 }]),
             Control::DontHave(vec![c]),
         ] {
             let bitswap = to_bitswap(&msg).unwrap();

@@ -140,14 +140,22 @@ async fn read_loop(peer: PeerId, mut stream: Stream, dialect: Dialect, inbox: mp
     }
 }
 
-fn drain_pollen(peer: PeerId, decoder: &mut EnvelopeDecoder, inbox: &mpsc::UnboundedSender<Inbound>) -> Result<(), String> {
+fn drain_pollen(
+    peer: PeerId,
+    decoder: &mut EnvelopeDecoder,
+    inbox: &mpsc::UnboundedSender<Inbound>,
+) -> Result<(), String> {
     while let Some(msg) = decoder.next_message().map_err(|e| e.to_string())? {
         let _ = inbox.send(Inbound::Pollen { peer, msg });
     }
     Ok(())
 }
 
-fn drain_bitswap(peer: PeerId, decoder: &mut FrameDecoder, inbox: &mpsc::UnboundedSender<Inbound>) -> Result<(), String> {
+fn drain_bitswap(
+    peer: PeerId,
+    decoder: &mut FrameDecoder,
+    inbox: &mpsc::UnboundedSender<Inbound>,
+) -> Result<(), String> {
     while let Some(msg) = decoder.next_message().map_err(|e| e.to_string())? {
         let _ = inbox.send(Inbound::Bitswap { peer, msg: Box::new(msg) });
     }

@@ -16,18 +16,18 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use cid::Cid;
-pub use fetch::{GetId, Progress};
 use fetch::{Fetches, Step};
+pub use fetch::{GetId, Progress};
 use futures::Future;
 use libp2p_core::transport::PortUse;
 use libp2p_core::{Endpoint, Multiaddr};
 use libp2p_identity::PeerId;
-pub use links::{Dialect, BITSWAP_PROTOCOL, WANT_PROTOCOL};
-use links::Inbound;
 use libp2p_swarm::{
     behaviour::ConnectionEstablished, CloseConnection, ConnectionClosed, ConnectionDenied, ConnectionId, FromSwarm,
     NetworkBehaviour, THandler, THandlerInEvent, THandlerOutEvent, ToSwarm,
 };
+use links::Inbound;
+pub use links::{Dialect, BITSWAP_PROTOCOL, WANT_PROTOCOL};
 use pollen_store::{BlockStore, Class};
 use thiserror::Error;
 use tokio::sync::mpsc;
@@ -335,7 +335,8 @@ impl RouterBehaviour {
 
     fn on_block(&mut self, peer: PeerId, cid: Cid, data: &[u8]) {
         let now = self.now();
-        let class = if self.core.wants_locally(&cid) || self.fetches.waits_for(&cid) { Class::Pinned } else { Class::Cache };
+        let class =
+            if self.core.wants_locally(&cid) || self.fetches.waits_for(&cid) { Class::Pinned } else { Class::Cache };
         match self.store.put(&cid, data, class) {
             Ok(outcome) => {
                 if outcome.evicted.blocks > 0 {

@@ -282,3 +282,38 @@ proptest! {
         prop_assert!(per_node.values().all(|c| *c == 1), "duplicate block: {:?}", per_node);
     }
 }
+
+#[test]
+fn a_courier_carries_a_spray_copy_between_islands() {
+    // 0 holds the block on island 1; 2 wants it on island 2; 1 is the courier. No path ever joins 0 and 2.
+    let mut net = Net::new(3, &[]);
+    let x = cid(10);
+    net.routers[0].publish(x, 4);
+    net.routers[2].want(net.now, x);
+    net.pump();
+    net.connect(0, 1);
+    net.pump();
+    assert!(net.routers[1].holds(&x), "the courier took a copy");
+    assert_eq!(net.routers[0].spray_budget(&x), 2);
+    assert_eq!(net.routers[1].spray_budget(&x), 2);
+    net.disconnect(0, 1);
+    net.advance(60_000);
+    net.connect(1, 2);
+    net.pump();
+    assert!(net.got(2, x), "delivered with no end-to-end path");
+    assert_eq!(net.received(2, x), 1);
+}
+
+#[test]
+fn spray_stops_when_the_budget_is_spent() {
+    let mut net = Net::new(4, &[]);
+    let x = cid(11);
+    net.routers[0].publish(x, 2);
+    for peer in 1..4 {
+        net.connect(0, peer);
+        net.pump();
+    }
+    let carriers = (1..4).filter(|p| net.routers[*p].holds(&x)).count();
+    assert_eq!(carriers, 1, "a budget of 2 hands out exactly one copy");
+    assert!(net.routers[1].spray_budget(&x) <= 1);
+}
