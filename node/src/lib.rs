@@ -120,6 +120,8 @@ enum Command {
     Dial(Multiaddr, oneshot::Sender<Result<PeerId, NodeError>>),
     ListenAddrs(oneshot::Sender<Vec<Multiaddr>>),
     Neighbors(oneshot::Sender<Vec<PeerId>>),
+    Has(Cid, oneshot::Sender<bool>),
+    Stats(oneshot::Sender<pollen_router::gossip::RouterStats>),
     Shutdown(oneshot::Sender<()>),
 }
 
@@ -216,6 +218,16 @@ impl Node {
     /// The router's neighbours.
     pub async fn neighbors(&self) -> Result<Vec<PeerId>, NodeError> {
         self.ask(Command::Neighbors).await
+    }
+
+    /// Whether the node's store holds `cid`.
+    pub async fn has(&self, cid: Cid) -> Result<bool, NodeError> {
+        self.ask(|tx| Command::Has(cid, tx)).await
+    }
+
+    /// The router's counters.
+    pub async fn stats(&self) -> Result<pollen_router::gossip::RouterStats, NodeError> {
+        self.ask(Command::Stats).await
     }
 
     /// Stops the swarm and closes the store.

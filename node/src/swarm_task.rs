@@ -149,6 +149,12 @@ fn on_command(swarm: &mut Swarm<NodeBehaviour>, state: &mut State, command: Comm
         Command::Neighbors(reply) => {
             let _ = reply.send(state.neighbors.clone());
         }
+        Command::Has(cid, reply) => {
+            let _ = reply.send(swarm.behaviour().router.has(&cid));
+        }
+        Command::Stats(reply) => {
+            let _ = reply.send(swarm.behaviour().router.stats());
+        }
         Command::Shutdown(_) => {}
     }
 }

@@ -46,6 +46,8 @@ pub struct NetConfig {
     pub import: ImportOptions,
     /// Blocks a `get` wants at once (0: 32).
     pub get_window: usize,
+    /// Spray budget of every locally imported block (0 or 1: no spray): copies handed to couriers met later.
+    pub spray_copies: u32,
 }
 
 /// What the behaviour reports.
@@ -199,6 +201,11 @@ impl RouterBehaviour {
         self.core.stats()
     }
 
+    /// Whether the store holds `cid`.
+    pub fn has(&self, cid: &Cid) -> bool {
+        self.store.has(cid).unwrap_or(false)
+    }
+
     /// Messages dropped because a neighbour's send queue was full.
     pub fn dropped_sends(&self) -> u64 {
         self.dropped_sends
@@ -226,6 +233,7 @@ impl RouterBehaviour {
         })?;
         let now = self.now();
         for cid in added {
+            self.core.publish(cid, self.config.spray_copies);
             self.core.block_arrived(now, None, cid);
         }
         Ok(summary.root)
