@@ -1,12 +1,15 @@
 //! Stream tasks: one outbound stream per neighbour (want gossip, or Bitswap for IPFS peers) fed by a bounded queue,
 //! and readers that turn inbound streams into messages for the behaviour.
 
+use std::time::Duration;
+
 use futures::{AsyncReadExt, AsyncWriteExt, StreamExt};
 use libp2p_identity::PeerId;
 use libp2p_stream::{Control, IncomingStreams, OpenStreamError};
 use libp2p_swarm::{Stream, StreamProtocol};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
+use super::handler::RemoteSupport;
 use crate::bitswap::{BitswapMessage, FrameDecoder};
 use crate::gossip::wire::{EnvelopeDecoder, WireMessage};
 
@@ -41,10 +44,35 @@ pub(super) enum Inbound {
     Malformed { peer: PeerId, error: String },
 }
 
+/// How long a new connection waits for the remote's protocols (identify) before probing without them.
+pub(super) const IDENTIFY_WAIT: Duration = Duration::from_secs(5);
+
 /// Opens the outbound stream to a newly connected peer: want gossip if it speaks it, else Bitswap.
-pub(super) fn spawn_connect(mut control: Control, peer: PeerId, inbox: mpsc::UnboundedSender<Inbound>) {
+///
+/// Which one is decided by `support`, the remote's protocols as identify reported them (see `handler`): a swarm
+/// that negotiates substreams lazily (`V1Lazy`) cannot find out by trying, because a lazily opened stream is "open"
+/// before the remote accepted or refused its protocol, so the first protocol tried would always win and a Helia node
+/// would be written want gossip. Without a report within [`IDENTIFY_WAIT`] (a swarm without identify) the protocols
+/// are tried in order, which is exact with `V1` negotiation and picks want gossip with `V1Lazy`.
+pub(super) fn spawn_connect(
+    mut control: Control,
+    peer: PeerId,
+    support: oneshot::Receiver<RemoteSupport>,
+    inbox: mpsc::UnboundedSender<Inbound>,
+) {
     tokio::spawn(async move {
-        for (protocol, dialect) in [(WANT_PROTOCOL, Dialect::Pollen), (BITSWAP_PROTOCOL, Dialect::Bitswap)] {
+        let want = (WANT_PROTOCOL, Dialect::Pollen);
+        let bitswap = (BITSWAP_PROTOCOL, Dialect::Bitswap);
+        let candidates = match tokio::time::timeout(IDENTIFY_WAIT, support).await {
+            Ok(Ok(RemoteSupport { want: true, .. })) => vec![want],
+            Ok(Ok(RemoteSupport { bitswap: true, .. })) => vec![bitswap],
+            Ok(Ok(_)) => Vec::new(),
+            Ok(Err(_)) | Err(_) => {
+                tracing::debug!(%peer, "no protocol report from identify, probing");
+                vec![want, bitswap]
+            }
+        };
+        for (protocol, dialect) in candidates {
             match control.open_stream(peer, protocol.clone()).await {
                 Ok(stream) => {
                     let (tx, rx) = mpsc::channel(SEND_QUEUE);

@@ -1,12 +1,15 @@
 //! The router as a libp2p [`NetworkBehaviour`]: the want-gossip core wired to streams, the block store, Bitswap
 //! 1.2.0 for IPFS peers, and whole-file `get`s.
 //!
-//! Every connected peer is probed once: if it speaks `/pollen/want/1.0.0` it is a mesh neighbour, else if it speaks
-//! `/ipfs/bitswap/1.2.0` it is a Bitswap neighbour (translated, see `bitswap_peer`), else it is ignored. The swarm
-//! should also run identify: Helia only sends wants to peers whose identify lists Bitswap.
+//! Every connected peer is sorted once: if it speaks `/pollen/want/1.0.0` it is a mesh neighbour, else if it speaks
+//! `/ipfs/bitswap/1.2.0` it is a Bitswap neighbour (translated, see `bitswap_peer`), else it is ignored. What it
+//! speaks comes from identify (see `handler`: probing by opening streams is blind under lazy negotiation), so the
+//! swarm should run identify; Helia also only sends wants to peers whose identify lists Bitswap. Without identify
+//! the router falls back to probing after `links::IDENTIFY_WAIT`.
 
 mod bitswap_peer;
 mod fetch;
+mod handler;
 mod links;
 
 use std::collections::{HashMap, VecDeque};
@@ -19,6 +22,7 @@ use cid::Cid;
 use fetch::{Fetches, Step};
 pub use fetch::{GetId, Progress};
 use futures::Future;
+pub use handler::{RemoteSupport, RouterHandler};
 use libp2p_core::transport::PortUse;
 use libp2p_core::{Endpoint, Multiaddr};
 use libp2p_identity::PeerId;
@@ -30,7 +34,7 @@ use links::Inbound;
 pub use links::{Dialect, BITSWAP_PROTOCOL, WANT_PROTOCOL};
 use pollen_store::{BlockStore, Class};
 use thiserror::Error;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use tokio::time::{Instant, Sleep};
 
 use crate::gossip::wire::WireMessage;
@@ -141,6 +145,8 @@ pub struct RouterBehaviour {
     inbox_tx: mpsc::UnboundedSender<Inbound>,
     inbox: mpsc::UnboundedReceiver<Inbound>,
     early: HashMap<PeerId, Vec<Inbound>>,
+    /// New peers whose stream task waits for the remote's protocols (see `handler`).
+    awaiting_support: HashMap<PeerId, oneshot::Sender<RemoteSupport>>,
     fetches: Fetches,
     events: VecDeque<Event>,
     to_close: VecDeque<PeerId>,
@@ -177,6 +183,7 @@ impl RouterBehaviour {
             inbox_tx,
             inbox,
             early: HashMap::new(),
+            awaiting_support: HashMap::new(),
             fetches: Fetches::new(window),
             events: VecDeque::new(),
             to_close: VecDeque::new(),
@@ -434,7 +441,7 @@ impl RouterBehaviour {
 }
 
 impl NetworkBehaviour for RouterBehaviour {
-    type ConnectionHandler = <libp2p_stream::Behaviour as NetworkBehaviour>::ConnectionHandler;
+    type ConnectionHandler = RouterHandler;
     type ToSwarm = Event;
 
     fn handle_established_inbound_connection(
@@ -444,7 +451,7 @@ impl NetworkBehaviour for RouterBehaviour {
         local: &Multiaddr,
         remote: &Multiaddr,
     ) -> Result<THandler<Self>, ConnectionDenied> {
-        self.streams.handle_established_inbound_connection(id, peer, local, remote)
+        Ok(RouterHandler::new(self.streams.handle_established_inbound_connection(id, peer, local, remote)?))
     }
 
     fn handle_established_outbound_connection(
@@ -455,16 +462,19 @@ impl NetworkBehaviour for RouterBehaviour {
         role: Endpoint,
         port_use: PortUse,
     ) -> Result<THandler<Self>, ConnectionDenied> {
-        self.streams.handle_established_outbound_connection(id, peer, addr, role, port_use)
+        Ok(RouterHandler::new(self.streams.handle_established_outbound_connection(id, peer, addr, role, port_use)?))
     }
 
     fn on_swarm_event(&mut self, event: FromSwarm) {
         match &event {
             FromSwarm::ConnectionEstablished(ConnectionEstablished { peer_id, other_established: 0, .. }) => {
-                links::spawn_connect(self.control.clone(), *peer_id, self.inbox_tx.clone());
+                let (support_tx, support_rx) = oneshot::channel();
+                self.awaiting_support.insert(*peer_id, support_tx);
+                links::spawn_connect(self.control.clone(), *peer_id, support_rx, self.inbox_tx.clone());
             }
             FromSwarm::ConnectionClosed(ConnectionClosed { peer_id, remaining_established: 0, .. }) => {
                 self.early.remove(peer_id);
+                self.awaiting_support.remove(peer_id);
                 if self.neighbors.remove(peer_id).is_some() {
                     let now = self.now();
                     self.core.peer_disconnected(now, *peer_id);
@@ -475,8 +485,12 @@ impl NetworkBehaviour for RouterBehaviour {
         self.streams.on_swarm_event(event);
     }
 
-    fn on_connection_handler_event(&mut self, peer: PeerId, id: ConnectionId, event: THandlerOutEvent<Self>) {
-        self.streams.on_connection_handler_event(peer, id, event);
+    fn on_connection_handler_event(&mut self, peer: PeerId, _: ConnectionId, support: THandlerOutEvent<Self>) {
+        // The first report of a new peer's protocols decides its dialect; later ones (identify push) are ignored.
+        if let Some(tx) = self.awaiting_support.remove(&peer) {
+            tracing::debug!(%peer, ?support, "remote protocols");
+            let _ = tx.send(support);
+        }
     }
 
     fn poll(&mut self, cx: &mut Context<'_>) -> Poll<ToSwarm<Event, THandlerInEvent<Self>>> {
