@@ -217,8 +217,13 @@ async fn link_drop_reconnect<L: Lab>(lab: &mut L, metrics: &mut Metrics) -> Resu
     let detect_slack = scaled(lab, Duration::from_secs(2));
     // Start a transfer, then take node 1's radio away once it is under way.
     let sending = a.send_bulk(b.peer_id(), TRANSFER_BYTES);
+    let under_way = scaled(lab, Duration::from_secs(60));
     let cut = async {
-        while a.links().first().is_none_or(|l| l.stats.data_bytes_sent < 64 * 1024) {
+        let deadline = Instant::now() + under_way;
+        while a.links().iter().map(|l| l.stats.data_bytes_sent).max().unwrap_or(0) < 64 * 1024 {
+            if Instant::now() >= deadline {
+                return Err(LabError::Timeout(under_way));
+            }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         lab.interrupt(1).await?;

@@ -12,6 +12,10 @@
 #   POLLEN_VLAB_BT_DEBUG=0         1 = bluetoothd -d (verbose; costs a lot of CPU under TCG)
 #   POLLEN_VLAB_BTMON=0            1 = record HCI traffic to /out/ble.btsnoop (read with btmon -r); costs CPU
 #   POLLEN_VLAB_BLE_NOSTART=0      1 = only define the functions, start nothing
+#   POLLEN_VLAB_GATT_CHANNELS=1    ATT bearers per link ([GATT] Channels in main.conf). BlueZ's default (3, EATT)
+#                                  reorders GATT values and truncates writes routed over an EATT bearer with a smaller
+#                                  MTU; Pollen's link session tolerates the reordering but must refuse truncated data,
+#                                  so GATT links need one bearer. Set 3 to see the EATT behaviour.
 # After success: VLAB_BLE_N, VLAB_HCI<i>_ADDR (e.g. VLAB_HCI0_ADDR=00:AA:01:00:00:00; btvirt derives it from the
 # kernel's hci index, so it is unique across btvirt processes) and VLAB_HCI<i>_MEDIUM are exported.
 # GOTCHA (BlueZ 5.66 and upstream master): btvirt's emulated controller gets ACL handles wrong as soon as one controller
@@ -79,7 +83,8 @@ vlab_ble_up() {
   echo "vlab: t=$(vlab_t) btvirt: $n controllers (${POLLEN_VLAB_BLE_TYPE:-le}), media: $media" >&2
   [ "${POLLEN_VLAB_BTMON:-0}" = 1 ] && { btmon -w /out/ble.btsnoop > /dev/null 2>&1 & VLAB_BTMON_PID=$!; }
   export VLAB_BLE_N=$n
-  vlab_bluetoothd_start || return 1
+  printf '[GATT]\nChannels = %s\n' "${POLLEN_VLAB_GATT_CHANNELS:-1}" > /tmp/pollen-main.conf
+  vlab_bluetoothd_start /tmp/pollen-main.conf || return 1
   for c in $(seq 0 $((n-1))); do export VLAB_HCI${c}_ADDR=$(vlab_addr hci$c); done
   echo "vlab: t=$(vlab_t) bluetoothd up, powered: $(for c in $(seq 0 $((n-1))); do printf 'hci%s=%s ' $c "$(vlab_addr hci$c)"; done)" >&2
 }

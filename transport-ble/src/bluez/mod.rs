@@ -13,7 +13,13 @@
 //! - a connect issued while discovery runs waits for the 10.24 s LE discovery window to end, so discovery pauses
 //!   during connects;
 //! - a UUID discovery filter only matches the advertised UUID list, so the scanner filters on service data itself;
-//! - an adapter power cycle drops advertisements and GATT sessions; the worker re-advertises and re-scans.
+//! - an adapter power cycle drops advertisements and GATT sessions; the worker re-advertises and re-scans;
+//! - with EATT (BlueZ's default of 3 ATT bearers per link) GATT values are reordered (the link session reorders
+//!   them) and writes routed over an EATT bearer are cut to that bearer's smaller MTU (the session must refuse those
+//!   and drops the link). GATT links between BlueZ hosts therefore need `Channels = 1` in the `[GATT]` section of
+//!   `/etc/bluetooth/main.conf`; L2CAP CoC links, which Pollen prefers when both sides can, are not affected;
+//! - a notification written to an AcquireNotify fd reaches every subscribed central, so a BlueZ peripheral serves
+//!   one central at a time.
 
 mod link_io;
 mod worker;
