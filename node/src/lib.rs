@@ -121,7 +121,7 @@ enum Command {
     ListenAddrs(oneshot::Sender<Vec<Multiaddr>>),
     Neighbors(oneshot::Sender<Vec<PeerId>>),
     Has(Cid, oneshot::Sender<bool>),
-    Stats(oneshot::Sender<pollen_router::gossip::RouterStats>),
+    Stats(oneshot::Sender<(pollen_router::gossip::RouterStats, pollen_router::net::NetStats)>),
     Shutdown(oneshot::Sender<()>),
 }
 
@@ -227,7 +227,12 @@ impl Node {
 
     /// The router's counters.
     pub async fn stats(&self) -> Result<pollen_router::gossip::RouterStats, NodeError> {
-        self.ask(Command::Stats).await
+        Ok(self.ask(Command::Stats).await?.0)
+    }
+
+    /// Traffic counters: control and block bytes, duplicates.
+    pub async fn net_stats(&self) -> Result<pollen_router::net::NetStats, NodeError> {
+        Ok(self.ask(Command::Stats).await?.1)
     }
 
     /// Stops the swarm and closes the store.

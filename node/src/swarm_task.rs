@@ -153,7 +153,8 @@ fn on_command(swarm: &mut Swarm<NodeBehaviour>, state: &mut State, command: Comm
             let _ = reply.send(swarm.behaviour().router.has(&cid));
         }
         Command::Stats(reply) => {
-            let _ = reply.send(swarm.behaviour().router.stats());
+            let router = &swarm.behaviour().router;
+            let _ = reply.send((router.stats(), router.net_stats()));
         }
         Command::Shutdown(_) => {}
     }

@@ -136,8 +136,12 @@ pub struct RouterConfig {
     pub want_hops: u8,
     /// Lifetime of a relayed want, ms.
     pub want_ttl_ms: u32,
-    /// How long a REQUEST may stay unanswered before the next provider is tried, ms.
+    /// How long a REQUEST may stay unanswered before the next provider is tried, ms. Generous: a 1 MiB block takes
+    /// about 7 s over one BLE hop at 2M PHY.
     pub request_timeout_ms: u64,
+    /// REQUESTs outstanding to one neighbour at a time; more would queue behind each other on a slow link and time
+    /// out, and a timed-out request that still arrives is a duplicate.
+    pub max_requests_per_neighbor: usize,
     /// A local want with no provider is flooded again this often, ms.
     pub rewant_interval_ms: u64,
     /// Most CIDs with want state (relayed plus local).
@@ -169,15 +173,16 @@ impl Default for RouterConfig {
         Self {
             want_hops: 6,
             want_ttl_ms: 120_000,
-            request_timeout_ms: 15_000,
+            request_timeout_ms: 60_000,
+            max_requests_per_neighbor: 2,
             rewant_interval_ms: 20_000,
             max_wants: 16_384,
             max_wants_per_neighbor: 2_048,
             want_burst: 1_024,
             want_rate_per_s: 256,
-            summary_bytes: 4_096,
+            summary_bytes: 2_048,
             summary_hashes: 4,
-            summary_interval_ms: 5_000,
+            summary_interval_ms: 30_000,
             seen_ids: 16_384,
             id_seed: 0x5eed,
             max_carries: 256,

@@ -32,6 +32,10 @@ pub struct Router<P: PeerKey> {
     spray: BTreeMap<Cid, u32>,
     /// Offers made and not yet taken: (neighbour, CID) → copies offered.
     offers: BTreeMap<(P, Cid), u32>,
+    /// REQUESTs outstanding per provider (at most `max_requests_per_neighbor`).
+    in_flight: BTreeMap<P, usize>,
+    /// CIDs whose providers are all busy: asked again when a request slot frees up.
+    slot_waiters: BTreeSet<Cid>,
     seen: SeenIds,
     id_counter: u64,
     out: VecDeque<Action<P>>,
@@ -62,6 +66,8 @@ impl<P: PeerKey> Router<P> {
             wants: BTreeMap::new(),
             spray: BTreeMap::new(),
             offers: BTreeMap::new(),
+            in_flight: BTreeMap::new(),
+            slot_waiters: BTreeSet::new(),
             seen,
             id_counter: 0,
             out: VecDeque::new(),
@@ -136,7 +142,11 @@ impl<P: PeerKey> Router<P> {
     pub fn block_arrived(&mut self, _now: Time, from: Option<P>, cid: Cid) {
         self.stats.blocks_in += u64::from(from.is_some());
         self.add_held(cid);
+        self.slot_waiters.remove(&cid);
         let Some(state) = self.wants.remove(&cid) else { return };
+        if let Some((provider, _)) = state.fetch {
+            self.free_slot(provider);
+        }
         let mut outbox = Outbox::default();
         if let Some(copies) = state.carry {
             self.stats.carries += 1;
@@ -166,6 +176,7 @@ impl<P: PeerKey> Router<P> {
                 outbox.have(f, cid, 0);
             }
         }
+        self.retry_waiters(_now, &mut outbox);
         outbox.flush(&mut self.out);
     }
 
@@ -205,12 +216,13 @@ impl<P: PeerKey> Router<P> {
         self.out.push_back(Action::Disconnect { peer: from, reason: Penalty::BadBlock });
         if let Some(state) = self.wants.get_mut(&cid) {
             state.failed.insert(from);
-            if state.fetch.is_some_and(|(p, _)| p == from) {
-                state.fetch = None;
-            }
+        }
+        if self.wants.get(&cid).is_some_and(|s| s.fetch.is_some_and(|(p, _)| p == from)) {
+            self.end_fetch(&cid);
         }
         let mut outbox = Outbox::default();
         self.fetch_or_give_up(now, cid, &mut outbox);
+        self.retry_waiters(now, &mut outbox);
         outbox.flush(&mut self.out);
     }
 
@@ -251,6 +263,7 @@ impl<P: PeerKey> Router<P> {
     pub fn peer_disconnected(&mut self, now: Time, peer: P) {
         self.neighbors.remove(&peer);
         self.offers.retain(|(p, _), _| *p != peer);
+        self.in_flight.remove(&peer);
         self.summary_dirty = true;
         let mut outbox = Outbox::default();
         let cids: Vec<Cid> = self.wants.keys().copied().collect();
@@ -261,6 +274,7 @@ impl<P: PeerKey> Router<P> {
             self.fetch_or_give_up(now, cid, &mut outbox);
             self.collect(cid, &mut outbox);
         }
+        self.retry_waiters(now, &mut outbox);
         outbox.flush(&mut self.out);
     }
 
@@ -329,12 +343,13 @@ impl<P: PeerKey> Router<P> {
                     if let Some(state) = self.wants.get_mut(&cid) {
                         state.providers.remove(&from);
                         state.failed.insert(from);
-                        if state.fetch.is_some_and(|(p, _)| p == from) {
-                            state.fetch = None;
-                        }
+                    }
+                    if self.wants.get(&cid).is_some_and(|s| s.fetch.is_some_and(|(p, _)| p == from)) {
+                        self.end_fetch(&cid);
                     }
                     self.fetch_or_give_up(now, cid, &mut outbox);
                 }
+                self.retry_waiters(now, &mut outbox);
             }
             Control::Cancel(cids) => {
                 for cid in cids {
@@ -513,25 +528,59 @@ impl<P: PeerKey> Router<P> {
     /// owed the block hear DONT_HAVE and a local want waits for its next flood.
     fn fetch_or_give_up(&mut self, now: Time, cid: Cid, outbox: &mut Outbox<P>) {
         let timeout = self.cfg.request_timeout_ms;
+        let cap = self.cfg.max_requests_per_neighbor.max(1);
         let Some(state) = self.wants.get_mut(&cid) else { return };
         if state.fetch.is_some() || !state.fetching_for_someone() {
             return;
         }
-        match state.best_provider() {
-            Some((provider, _)) => {
+        let mut candidates: Vec<(u8, P)> =
+            state.providers.iter().filter(|(p, _)| !state.failed.contains(p)).map(|(p, h)| (*h, *p)).collect();
+        candidates.sort();
+        let free = candidates.iter().find(|(_, p)| self.in_flight.get(p).copied().unwrap_or(0) < cap);
+        match (free, candidates.is_empty()) {
+            (Some(&(_, provider)), _) => {
                 outbox.request(provider, cid);
                 state.fetch = Some((provider, now + timeout));
+                *self.in_flight.entry(provider).or_default() += 1;
+                self.slot_waiters.remove(&cid);
                 self.stats.requests_sent += 1;
             }
-            None => {
+            (None, false) => {
+                // Every provider is busy: asking anyway would queue the block behind others and time out.
+                self.slot_waiters.insert(cid);
+            }
+            (None, true) => {
                 for o in std::mem::take(&mut state.owed) {
                     outbox.dont_have(o, cid);
                 }
                 if state.local {
                     state.next_rewant = state.next_rewant.min(now + self.cfg.rewant_interval_ms);
                 }
+                self.slot_waiters.remove(&cid);
                 self.collect(cid, outbox);
             }
+        }
+    }
+
+    /// Ends the outstanding REQUEST of `cid` (if any), freeing the provider's slot.
+    fn end_fetch(&mut self, cid: &Cid) {
+        let ended = self.wants.get_mut(cid).and_then(|s| s.fetch.take());
+        if let Some((provider, _)) = ended {
+            self.free_slot(provider);
+        }
+    }
+
+    fn free_slot(&mut self, provider: P) {
+        if let Some(n) = self.in_flight.get_mut(&provider) {
+            *n = n.saturating_sub(1);
+        }
+    }
+
+    /// Gives waiting CIDs the request slots that freed up.
+    fn retry_waiters(&mut self, now: Time, outbox: &mut Outbox<P>) {
+        let waiting: Vec<Cid> = self.slot_waiters.iter().copied().collect();
+        for cid in waiting {
+            self.fetch_or_give_up(now, cid, outbox);
         }
     }
 
@@ -541,9 +590,13 @@ impl<P: PeerKey> Router<P> {
         if state.live() {
             return;
         }
+        self.slot_waiters.remove(&cid);
         if let Some(state) = self.wants.remove(&cid) {
             for f in state.forwarded.iter().chain(state.fetch.as_ref().map(|(p, _)| p)) {
                 outbox.cancel(*f, cid);
+            }
+            if let Some((provider, _)) = state.fetch {
+                self.free_slot(provider);
             }
         }
     }
@@ -569,6 +622,9 @@ impl<P: PeerKey> Router<P> {
                         state.fetch = None;
                         state.failed.insert(provider);
                         self.stats.request_timeouts += 1;
+                        if let Some(n) = self.in_flight.get_mut(&provider) {
+                            *n = n.saturating_sub(1);
+                        }
                     }
                 }
                 state.requesters.retain(|p, t| {
@@ -602,6 +658,7 @@ impl<P: PeerKey> Router<P> {
             self.fetch_or_give_up(now, cid, &mut outbox);
             self.collect(cid, &mut outbox);
         }
+        self.retry_waiters(now, &mut outbox);
         if self.summary_dirty && now >= self.next_summary && !self.neighbors.is_empty() {
             self.summary_dirty = false;
             self.next_summary = now + self.cfg.summary_interval_ms;

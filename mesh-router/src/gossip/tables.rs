@@ -86,7 +86,8 @@ impl<P: PeerKey> WantState<P> {
     pub(super) fn next_deadline(&self) -> Option<Time> {
         let fetch = self.fetch.map(|(_, t)| t);
         let expiry = self.requesters.values().min().copied();
-        let rewant = (self.local && self.fetch.is_none()).then_some(self.next_rewant);
+        // Re-flooding is for wants nobody answered; one waiting for a busy provider's slot has nothing due.
+        let rewant = (self.local && self.fetch.is_none() && self.best_provider().is_none()).then_some(self.next_rewant);
         [fetch, expiry, rewant].into_iter().flatten().min()
     }
 }

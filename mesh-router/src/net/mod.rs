@@ -129,9 +129,49 @@ pub enum NetError {
 /// Messages kept per peer that writes before its probe finished.
 const MAX_EARLY_MESSAGES: usize = 64;
 
+/// Traffic counters of the behaviour, for benchmarks and diagnostics.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct NetStats {
+    /// Bytes of control messages queued for neighbours (framing included).
+    pub control_bytes_sent: u64,
+    /// Bytes of block data sent.
+    pub block_bytes_sent: u64,
+    /// Blocks received from neighbours.
+    pub blocks_received: u64,
+    /// Bytes of block data received.
+    pub block_bytes_received: u64,
+    /// Received blocks that were already in the store.
+    pub duplicate_blocks: u64,
+    /// Their bytes.
+    pub duplicate_block_bytes: u64,
+}
+
+/// Messages held for one neighbour beyond its send queue before control messages are dropped. Blocks are never
+/// dropped; their number is bounded by the requesters' per-neighbour request caps.
+const MAX_OVERFLOW: usize = 4096;
+
 struct Neighbor {
     dialect: Dialect,
     tx: mpsc::Sender<Vec<u8>>,
+    /// Messages waiting for room in `tx`, in order.
+    overflow: VecDeque<Vec<u8>>,
+}
+
+impl Neighbor {
+    /// Moves waiting messages into the send queue; true when some are still waiting.
+    fn flush(&mut self) -> bool {
+        while !self.overflow.is_empty() {
+            match self.tx.try_reserve() {
+                Ok(permit) => {
+                    if let Some(message) = self.overflow.pop_front() {
+                        permit.send(message);
+                    }
+                }
+                Err(_) => return true,
+            }
+        }
+        false
+    }
 }
 
 /// The router behaviour. See the [module documentation](self).
@@ -154,6 +194,7 @@ pub struct RouterBehaviour {
     timer: Pin<Box<Sleep>>,
     want_counter: u64,
     dropped_sends: u64,
+    net_stats: NetStats,
 }
 
 impl RouterBehaviour {
@@ -191,6 +232,7 @@ impl RouterBehaviour {
             timer: Box::pin(tokio::time::sleep(std::time::Duration::ZERO)),
             want_counter: 0,
             dropped_sends: 0,
+            net_stats: NetStats::default(),
         })
     }
 
@@ -208,12 +250,17 @@ impl RouterBehaviour {
         self.core.stats()
     }
 
+    /// Traffic counters.
+    pub fn net_stats(&self) -> NetStats {
+        self.net_stats
+    }
+
     /// Whether the store holds `cid`.
     pub fn has(&self, cid: &Cid) -> bool {
         self.store.has(cid).unwrap_or(false)
     }
 
-    /// Messages dropped because a neighbour's send queue was full.
+    /// Control messages dropped because a neighbour's queue was far behind.
     pub fn dropped_sends(&self) -> u64 {
         self.dropped_sends
     }
@@ -309,11 +356,18 @@ impl RouterBehaviour {
         }
     }
 
-    fn send(&mut self, peer: PeerId, bytes: Vec<u8>) {
-        if let Some(n) = self.neighbors.get(&peer) {
-            if n.tx.try_send(bytes).is_err() {
-                self.dropped_sends += 1;
+    fn send(&mut self, peer: PeerId, bytes: Vec<u8>, droppable: bool) {
+        let Some(n) = self.neighbors.get_mut(&peer) else { return };
+        if n.overflow.is_empty() {
+            match n.tx.try_send(bytes) {
+                Ok(()) => return,
+                Err(mpsc::error::TrySendError::Closed(_)) => return,
+                Err(mpsc::error::TrySendError::Full(bytes)) => n.overflow.push_back(bytes),
             }
+        } else if droppable && n.overflow.len() >= MAX_OVERFLOW {
+            self.dropped_sends += 1;
+        } else {
+            n.overflow.push_back(bytes);
         }
     }
 
@@ -324,7 +378,8 @@ impl RouterBehaviour {
             Dialect::Bitswap => bitswap_peer::to_bitswap(&msg).and_then(|m| m.encode_framed().ok()),
         };
         if let Some(bytes) = bytes {
-            self.send(peer, bytes);
+            self.net_stats.control_bytes_sent += bytes.len() as u64;
+            self.send(peer, bytes, true);
         }
     }
 
@@ -339,17 +394,24 @@ impl RouterBehaviour {
             }
         };
         let Some(dialect) = self.neighbors.get(&peer).map(|n| n.dialect) else { return };
+        self.net_stats.block_bytes_sent += data.len() as u64;
         let bytes = match dialect {
             Dialect::Pollen => Some(WireMessage::Block { cid, data: data.into() }.encode_framed()),
             Dialect::Bitswap => bitswap_peer::block_message(cid, data).encode_framed().ok(),
         };
         if let Some(bytes) = bytes {
-            self.send(peer, bytes);
+            self.send(peer, bytes, false);
         }
     }
 
     fn on_block(&mut self, peer: PeerId, cid: Cid, data: &[u8]) {
         let now = self.now();
+        self.net_stats.blocks_received += 1;
+        self.net_stats.block_bytes_received += data.len() as u64;
+        if self.store.has(&cid).unwrap_or(false) {
+            self.net_stats.duplicate_blocks += 1;
+            self.net_stats.duplicate_block_bytes += data.len() as u64;
+        }
         let class =
             if self.core.wants_locally(&cid) || self.fetches.waits_for(&cid) { Class::Pinned } else { Class::Cache };
         match self.store.put(&cid, data, class) {
@@ -371,7 +433,7 @@ impl RouterBehaviour {
         let now = self.now();
         match inbound {
             Inbound::Opened { peer, dialect, tx } => {
-                self.neighbors.insert(peer, Neighbor { dialect, tx });
+                self.neighbors.insert(peer, Neighbor { dialect, tx, overflow: VecDeque::new() });
                 self.core.peer_connected(now, peer);
                 self.events.push_back(Event::Neighbor { peer, dialect });
                 for early in self.early.remove(&peer).unwrap_or_default() {
@@ -508,6 +570,7 @@ impl NetworkBehaviour for RouterBehaviour {
             self.run_actions();
             self.pump_fetches();
             self.run_actions();
+            let waiting = self.neighbors.values_mut().fold(false, |w, n| n.flush() || w);
             if let Some(peer_id) = self.to_close.pop_front() {
                 return Poll::Ready(ToSwarm::CloseConnection { peer_id, connection: CloseConnection::All });
             }
@@ -517,8 +580,11 @@ impl NetworkBehaviour for RouterBehaviour {
             if let Poll::Ready(ToSwarm::Dial { opts }) = self.streams.poll(cx) {
                 return Poll::Ready(ToSwarm::Dial { opts });
             }
-            if let Some(at) = self.core.poll_timeout() {
-                self.timer.as_mut().reset(self.epoch + std::time::Duration::from_millis(at));
+            let core_deadline = self.core.poll_timeout().map(|t| self.epoch + std::time::Duration::from_millis(t));
+            // Queued messages waiting for room: look again soon, as the writer tasks drain the queues.
+            let retry = waiting.then(|| Instant::now() + std::time::Duration::from_millis(20));
+            if let Some(at) = [core_deadline, retry].into_iter().flatten().min() {
+                self.timer.as_mut().reset(at);
                 if self.timer.as_mut().poll(cx).is_ready() {
                     continue;
                 }

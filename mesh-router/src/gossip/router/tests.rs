@@ -317,3 +317,23 @@ fn spray_stops_when_the_budget_is_spent() {
     assert_eq!(carriers, 1, "a budget of 2 hands out exactly one copy");
     assert!(net.routers[1].spray_budget(&x) <= 1);
 }
+
+#[test]
+fn a_want_waiting_for_a_busy_provider_has_no_stale_deadline() {
+    let cfg = RouterConfig { max_requests_per_neighbor: 1, ..RouterConfig::default() };
+    let mut net = Net::with_config(2, &[(0, 1)], cfg);
+    let (x, y) = (cid(12), cid(13));
+    net.routers[1].add_held(x);
+    net.routers[1].add_held(y);
+    net.advance(40_000);
+    // Hold the blocks back: both wants find provider 1, one gets its slot, the other waits.
+    net.routers[0].want(net.now, x);
+    net.routers[0].want(net.now, y);
+    while net.routers[0].poll_action().is_some() {}
+    // Past the re-flood interval, before the request times out: nothing is due, so nothing may look due.
+    let later = net.now + 30_000;
+    net.routers[0].handle_timeout(later);
+    while net.routers[0].poll_action().is_some() {}
+    let deadline = net.routers[0].poll_timeout().expect("the outstanding request has a deadline");
+    assert!(deadline > later, "a deadline in the past would spin the driver");
+}
