@@ -88,7 +88,11 @@ async fn run() -> Result<(), Box<dyn Error>> {
         }
     }
     let (mut dup, mut received, mut control, mut blocks) = (0u64, 0u64, 0u64, 0u64);
+    let (mut timeouts, mut requests) = (0u64, 0u64);
     for node in &nodes {
+        let r = node.stats().await?;
+        timeouts += r.request_timeouts;
+        requests += r.requests_sent;
         let s = node.net_stats().await?;
         dup += s.duplicate_block_bytes;
         received += s.block_bytes_received;
@@ -104,6 +108,7 @@ async fn run() -> Result<(), Box<dyn Error>> {
         elapsed.as_secs_f64()
     );
     println!("# block bytes: sent {blocks}, received {received}, duplicate {dup}; control bytes {control}");
+    println!("# requests {requests}, of which timed out {timeouts}");
     println!("routerbench duplicate_ratio={:.4}", dup as f64 / useful.max(1) as f64);
     println!("routerbench control_ratio={:.4}", control as f64 / blocks.max(1) as f64);
     for node in nodes {

@@ -538,9 +538,11 @@ impl<P: PeerKey> Router<P> {
         candidates.sort();
         let free = candidates.iter().find(|(_, p)| self.in_flight.get(p).copied().unwrap_or(0) < cap);
         match (free, candidates.is_empty()) {
-            (Some(&(_, provider)), _) => {
+            (Some(&(hops, provider)), _) => {
                 outbox.request(provider, cid);
-                state.fetch = Some((provider, now + timeout));
+                // A relay answers once its own upstream answered or timed out: give it one timeout per hop, or
+                // the request is repeated elsewhere while the first copy is still on its way (a duplicate).
+                state.fetch = Some((provider, now + timeout * (1 + u64::from(hops))));
                 *self.in_flight.entry(provider).or_default() += 1;
                 self.slot_waiters.remove(&cid);
                 self.stats.requests_sent += 1;

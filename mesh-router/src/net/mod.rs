@@ -359,10 +359,8 @@ impl RouterBehaviour {
     fn send(&mut self, peer: PeerId, bytes: Vec<u8>, droppable: bool) {
         let Some(n) = self.neighbors.get_mut(&peer) else { return };
         if n.overflow.is_empty() {
-            match n.tx.try_send(bytes) {
-                Ok(()) => return,
-                Err(mpsc::error::TrySendError::Closed(_)) => return,
-                Err(mpsc::error::TrySendError::Full(bytes)) => n.overflow.push_back(bytes),
+            if let Err(mpsc::error::TrySendError::Full(bytes)) = n.tx.try_send(bytes) {
+                n.overflow.push_back(bytes);
             }
         } else if droppable && n.overflow.len() >= MAX_OVERFLOW {
             self.dropped_sends += 1;
@@ -570,7 +568,7 @@ impl NetworkBehaviour for RouterBehaviour {
             self.run_actions();
             self.pump_fetches();
             self.run_actions();
-            let waiting = self.neighbors.values_mut().fold(false, |w, n| n.flush() || w);
+            let waiting = self.neighbors.values_mut().map(Neighbor::flush).filter(|w| *w).count() > 0;
             if let Some(peer_id) = self.to_close.pop_front() {
                 return Poll::Ready(ToSwarm::CloseConnection { peer_id, connection: CloseConnection::All });
             }
