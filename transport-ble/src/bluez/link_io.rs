@@ -88,18 +88,28 @@ pub(super) fn link_down(
     }
 }
 
+/// Largest ATT value (MTU 517 − 3), with room to spare.
+const GATT_READ: usize = 1024;
+
 /// Turns a GATT reader (writes from the central, or notifications from the peripheral) into `Received` events.
+///
+/// bluer's `recv()` sizes its buffer from the MTU BlueZ reported when it created the I/O session; a central's first
+/// write can create that session before the MTU exchange reached the peripheral's view (MTU 23), after which every
+/// longer value would be cut short by our own read. Reading through `AsyncRead` into a full-size buffer receives
+/// each datagram whole.
 pub(super) fn spawn_gatt_reader(
     shared: Arc<Mutex<Shared>>,
     link: LinkId,
-    reader: CharacteristicReader,
+    mut reader: CharacteristicReader,
     events: mpsc::UnboundedSender<DriverEvent>,
 ) -> tokio::task::AbortHandle {
     tokio::spawn(async move {
+        let mut buf = vec![0u8; GATT_READ];
         loop {
-            match reader.recv().await {
-                Ok(value) if !value.is_empty() => {
-                    let event = DriverEvent::Received { link, bearer: Bearer::Gatt, data: value.into() };
+            match reader.read(&mut buf).await {
+                Ok(n) if n > 0 => {
+                    let data = bytes::Bytes::copy_from_slice(&buf[..n]);
+                    let event = DriverEvent::Received { link, bearer: Bearer::Gatt, data };
                     if events.send(event).is_err() {
                         return;
                     }
