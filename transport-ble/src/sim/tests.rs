@@ -1,7 +1,7 @@
 use std::future::poll_fn;
 use std::time::Duration;
 
-use pollen_radio_model::ble::Bearer;
+use pollen_radio_model::ble::{Bearer, Phy};
 use tokio::time::{timeout, Instant};
 
 use super::*;
@@ -134,6 +134,20 @@ async fn medium_delivers_the_model_capacity() {
         let ratio = got / model;
         assert!((0.97..=1.01).contains(&ratio), "{bearer:?}: measured {got:.0} vs model {model:.0} bit/s");
     }
+}
+
+#[tokio::test(start_paused = true)]
+async fn links_at_the_range_edge_stay_on_1m() {
+    let medium = SimMedium::new(MediumConfig::default());
+    let path_loss = MediumConfig::default().path_loss;
+    let edge = (path_loss.range_m(Phy::Le2M) + path_loss.range_m(Phy::Le1M)) / 2.0;
+    let mut a = medium.add_node(NodeConfig::android((0.0, 0.0))).unwrap();
+    let mut near = medium.add_node(NodeConfig::android((5.0, 0.0))).unwrap();
+    let mut far = medium.add_node(NodeConfig::android((edge, 0.0))).unwrap();
+    let l_near = link(&mut a, &mut near).await;
+    let l_far = link(&mut a, &mut far).await;
+    assert_eq!(medium.link_params(l_near).unwrap().phy(), Phy::Le2M);
+    assert_eq!(medium.link_params(l_far).unwrap().phy(), Phy::Le1M);
 }
 
 #[tokio::test(start_paused = true)]

@@ -310,7 +310,9 @@ impl World {
             self.emit(central, DriverEvent::ConnectFailed { device, error });
             return;
         }
-        let params = match negotiate(&self.nodes[central].config.profile, &self.nodes[peripheral].config.profile) {
+        let params = match negotiate(&self.nodes[central].config.profile, &self.nodes[peripheral].config.profile)
+            .and_then(|p| self.phy_for_distance(p, central, peripheral))
+        {
             Ok(params) => params,
             Err(e) => {
                 let error = ConnectError::Platform(e.to_string());
@@ -335,6 +337,15 @@ impl World {
             let device = DeviceId(remote as u64);
             self.emit(node, DriverEvent::Connected { link: id, device, role, att_mtu: reported });
         }
+    }
+
+    /// Stacks keep a link on LE 1M when LE 2M would not reach (2M needs about 3 dB more signal).
+    fn phy_for_distance(&self, params: LinkParams, a: usize, b: usize) -> Result<LinkParams, ModelError> {
+        if params.phy() == Phy::Le2M && !self.in_range(a, b, Phy::Le2M) {
+            let one_m = LinkParams::new(Phy::Le1M, params.dle(), params.att_mtu(), params.conn_interval())?;
+            return one_m.with_max_exchanges_per_event(params.max_exchanges_per_event());
+        }
+        Ok(params)
     }
 
     /// Why a connection between the two would fail now, if it would.
