@@ -144,6 +144,8 @@ pub struct NetStats {
     pub duplicate_blocks: u64,
     /// Their bytes.
     pub duplicate_block_bytes: u64,
+    /// CIDs in the router's want table right now (bounded by the router's limits).
+    pub want_table: u64,
 }
 
 /// Messages held for one neighbour beyond its send queue before control messages are dropped. Blocks are never
@@ -252,7 +254,7 @@ impl RouterBehaviour {
 
     /// Traffic counters.
     pub fn net_stats(&self) -> NetStats {
-        self.net_stats
+        NetStats { want_table: self.core.wanted() as u64, ..self.net_stats }
     }
 
     /// Whether the store holds `cid`.
