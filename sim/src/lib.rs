@@ -1,0 +1,7 @@
+//! Pollen's field simulator: a seeded, deterministic discrete-event simulation of phones on simulated radios, each
+//! running the real `pollen-router` core, with baselines (an ideal epidemic oracle, direct delivery, binary
+//! spray-and-wait) run on the same contacts for comparison.
+#![warn(missing_docs)]
+
+pub mod model;
+pub mod results;
