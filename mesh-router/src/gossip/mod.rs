@@ -27,6 +27,7 @@
 //! ```
 
 pub mod bloom;
+mod custody;
 mod router;
 mod tables;
 pub mod wire;
@@ -134,7 +135,8 @@ pub enum Action<P> {
 pub struct RouterConfig {
     /// Hop budget of a new want.
     pub want_hops: u8,
-    /// Lifetime of a relayed want, ms.
+    /// Lifetime of a want, ms. Relays keep a want's interest for the lifetime it arrived with, after its requester
+    /// left, and pass on what remains of it: a fresher want marks a shorter way to the node that wants the CID.
     pub want_ttl_ms: u32,
     /// How long a REQUEST may stay unanswered before the next provider is tried, ms. Generous: a 1 MiB block takes
     /// about 7 s over one BLE hop at 2M PHY.
@@ -166,6 +168,12 @@ pub struct RouterConfig {
     pub max_carries: usize,
     /// Most spray offers made to one neighbour when it connects.
     pub offers_per_encounter: usize,
+    /// A carrier down to its last copy hands it to a neighbour whose want for the CID expires this much later than
+    /// any want the carrier has heard (the neighbour met the wanting node more recently), ms.
+    pub focus_margin_ms: u32,
+    /// Relays other nodes' wants and carries copies for them; off, the node only answers for what it holds (the
+    /// energy-budget policy turns this off when the battery share is too small).
+    pub relay: bool,
 }
 
 impl Default for RouterConfig {
@@ -187,6 +195,8 @@ impl Default for RouterConfig {
             id_seed: 0x5eed,
             max_carries: 256,
             offers_per_encounter: 256,
+            focus_margin_ms: 60_000,
+            relay: true,
         }
     }
 }
@@ -214,4 +224,6 @@ pub struct RouterStats {
     pub offers_sent: u64,
     /// Spray copies fetched to carry.
     pub carries: u64,
+    /// Last copies handed to a neighbour nearer the requester (focus).
+    pub focus_handovers: u64,
 }

@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use cid::Cid;
 
 use super::bloom::Bloom;
+use super::custody::Custody;
 use super::tables::{Outbox, SeenIds, TokenBucket, WantState};
 use super::{Action, Control, PeerKey, Penalty, RouterConfig, RouterStats, Time, WantEntry};
 
@@ -20,7 +21,7 @@ struct Neighbor {
 /// The want-gossip router of one node. See the [module documentation](super).
 #[derive(Debug)]
 pub struct Router<P: PeerKey> {
-    cfg: RouterConfig,
+    pub(super) cfg: RouterConfig,
     neighbors: BTreeMap<P, Neighbor>,
     held: BTreeSet<Cid>,
     own: Bloom,
@@ -28,10 +29,10 @@ pub struct Router<P: PeerKey> {
     summary_dirty: bool,
     next_summary: Time,
     wants: BTreeMap<Cid, WantState<P>>,
-    /// Spray budget of held blocks: copies this node may still hand to carriers (binary spray: half each time).
-    spray: BTreeMap<Cid, u32>,
+    /// Held blocks this node carries toward requesters it may not know yet, with their spray budget.
+    pub(super) custody: BTreeMap<Cid, Custody>,
     /// Offers made and not yet taken: (neighbour, CID) → copies offered.
-    offers: BTreeMap<(P, Cid), u32>,
+    pub(super) offers: BTreeMap<(P, Cid), u32>,
     /// REQUESTs outstanding per provider (at most `max_requests_per_neighbor`).
     in_flight: BTreeMap<P, usize>,
     /// CIDs whose providers are all busy: asked again when a request slot frees up.
@@ -39,7 +40,7 @@ pub struct Router<P: PeerKey> {
     seen: SeenIds,
     id_counter: u64,
     out: VecDeque<Action<P>>,
-    stats: RouterStats,
+    pub(super) stats: RouterStats,
 }
 
 /// SplitMix64: spreads a counter into well-mixed want ids without an RNG in the core.
@@ -64,7 +65,7 @@ impl<P: PeerKey> Router<P> {
             summary_dirty: false,
             next_summary: 0,
             wants: BTreeMap::new(),
-            spray: BTreeMap::new(),
+            custody: BTreeMap::new(),
             offers: BTreeMap::new(),
             in_flight: BTreeMap::new(),
             slot_waiters: BTreeSet::new(),
@@ -148,11 +149,10 @@ impl<P: PeerKey> Router<P> {
             self.free_slot(provider);
         }
         let mut outbox = Outbox::default();
-        if let Some(copies) = state.carry {
+        if let Some(copies) = state.carry.filter(|_| !state.local) {
+            // The copies die at the node that wanted the block; anywhere else they travel on.
             self.stats.carries += 1;
-            if copies > 1 {
-                self.spray.insert(cid, copies);
-            }
+            self.custody.insert(cid, Custody { copies, interest_until: state.interest_expiry() });
         }
         if state.local {
             self.out.push_back(Action::Delivered { cid });
@@ -189,22 +189,23 @@ impl<P: PeerKey> Router<P> {
     }
 
     /// Holds `cid` with a spray budget of `copies`: neighbours met later are offered copies to carry toward
-    /// requesters nobody knows yet (binary spray: each hand-over gives away half).
+    /// requesters nobody knows yet (binary spray: each hand-over gives away half), and the last copy moves to a
+    /// neighbour that met a requester more recently (focus). 0 publishes without carrying.
     pub fn publish(&mut self, cid: Cid, copies: u32) {
         self.add_held(cid);
-        if copies > 1 {
-            self.spray.insert(cid, copies);
+        if copies > 0 {
+            self.custody.insert(cid, Custody { copies, interest_until: 0 });
         }
     }
 
-    /// Copies of `cid` this node may still hand out.
+    /// Copies of `cid` this node may still hand out (0: it holds no custody, so the store may evict it first).
     pub fn spray_budget(&self, cid: &Cid) -> u32 {
-        self.spray.get(cid).copied().unwrap_or(0)
+        self.custody.get(cid).map_or(0, |c| c.copies)
     }
 
     /// The store evicted `cid`.
     pub fn forget(&mut self, cid: &Cid) {
-        self.spray.remove(cid);
+        self.custody.remove(cid);
         if self.held.remove(cid) {
             self.own_dirty = true;
             self.summary_dirty = true;
@@ -234,11 +235,11 @@ impl<P: PeerKey> Router<P> {
         self.send(peer, summary);
         let mut outbox = Outbox::default();
         let offers: Vec<(Cid, u32)> = self
-            .spray
+            .custody
             .iter()
-            .filter(|(_, n)| **n > 1)
+            .filter(|(_, c)| c.copies > 1)
             .take(self.cfg.offers_per_encounter)
-            .map(|(c, n)| (*c, n / 2))
+            .map(|(cid, c)| (*cid, c.copies / 2))
             .collect();
         for (cid, copies) in offers {
             outbox.offer(peer, cid, copies);
@@ -248,8 +249,8 @@ impl<P: PeerKey> Router<P> {
         let cids: Vec<Cid> = self.wants.keys().copied().collect();
         for cid in cids {
             if let Some(state) = self.wants.get_mut(&cid) {
-                if (state.local || state.hops_left > 0) && !state.requesters.contains_key(&peer) {
-                    let ttl = self.cfg.want_ttl_ms;
+                let ttl = state.ttl_to_forward(now, self.cfg.want_ttl_ms);
+                if (state.local || state.hops_left > 0) && ttl > 0 && !state.requesters.contains_key(&peer) {
                     outbox.want(peer, WantEntry { cid, id: state.id, hops_left: state.hops_left, ttl_ms: ttl });
                     state.forwarded.insert(peer);
                     self.stats.wants_forwarded += 1;
@@ -382,7 +383,10 @@ impl<P: PeerKey> Router<P> {
             return;
         }
         if self.held.contains(&entry.cid) {
-            outbox.have(from, entry.cid, 0);
+            self.answer_want_for_held(now, from, &entry, outbox);
+            return;
+        }
+        if !self.cfg.relay || entry.ttl_ms == 0 {
             return;
         }
         let fresh_flood = self.seen.insert(entry.id);
@@ -449,7 +453,15 @@ impl<P: PeerKey> Router<P> {
         if state.hops_left == 0 && !state.local {
             return;
         }
-        let entry = WantEntry { cid, id: state.id, hops_left: state.hops_left, ttl_ms: self.cfg.want_ttl_ms };
+        let entry = WantEntry {
+            cid,
+            id: state.id,
+            hops_left: state.hops_left,
+            ttl_ms: state.ttl_to_forward(now, self.cfg.want_ttl_ms),
+        };
+        if entry.ttl_ms == 0 {
+            return;
+        }
         // Requesters are asked too (but not the sender of this want): when two floods cross, each side must learn
         // the other wants it, or a provider found on one side never reaches the other.
         for p in neighbors {
@@ -488,7 +500,7 @@ impl<P: PeerKey> Router<P> {
             return;
         }
         let carrying = self.wants.values().filter(|w| w.carry.is_some()).count();
-        if carrying >= self.cfg.max_carries || self.wants.len() >= self.cfg.max_wants {
+        if !self.cfg.relay || carrying >= self.cfg.max_carries || self.wants.len() >= self.cfg.max_wants {
             return;
         }
         let mut state = WantState::new(0, 0);
@@ -502,11 +514,7 @@ impl<P: PeerKey> Router<P> {
         if self.held.contains(&cid) {
             self.out.push_back(Action::SendBlock { to: from, cid });
             self.stats.blocks_sent += 1;
-            if let Some(given) = self.offers.remove(&(from, cid)) {
-                if let Some(budget) = self.spray.get_mut(&cid) {
-                    *budget = budget.saturating_sub(given).max(1);
-                }
-            }
+            self.copies_given(from, cid);
             return;
         }
         if !self.wants.contains_key(&cid) {
@@ -638,6 +646,9 @@ impl<P: PeerKey> Router<P> {
                 });
                 for p in &expired {
                     state.announced.remove(p);
+                }
+                if state.interest_until <= now {
+                    state.interest_until = 0;
                 }
                 if state.local && state.fetch.is_none() && state.next_rewant <= now && state.best_provider().is_none() {
                     // Nobody answered: flood again under a new id, to everyone, including past failures.

@@ -32,6 +32,9 @@ pub(super) struct WantState<P> {
     pub(super) next_rewant: Time,
     /// Fetching a spray copy to carry, with the copies it will hold.
     pub(super) carry: Option<u32>,
+    /// Until when the wants of requesters that left (disconnected, not cancelled) last (0: none). A relay keeps
+    /// forwarding what remains of them to neighbours it meets later.
+    pub(super) interest_until: Time,
 }
 
 impl<P: PeerKey> WantState<P> {
@@ -49,12 +52,31 @@ impl<P: PeerKey> WantState<P> {
             fetch: None,
             next_rewant: Time::MAX,
             carry: None,
+            interest_until: 0,
         }
     }
 
     /// Whether anybody still cares.
     pub(super) fn live(&self) -> bool {
-        self.local || !self.requesters.is_empty() || !self.owed.is_empty() || self.carry.is_some()
+        self.local
+            || !self.requesters.is_empty()
+            || !self.owed.is_empty()
+            || self.carry.is_some()
+            || self.interest_until > 0
+    }
+
+    /// Lifetime left to pass on with this want: the full lifetime for our own, what remains for a relayed one.
+    pub(super) fn ttl_to_forward(&self, now: Time, full: u32) -> u32 {
+        if self.local {
+            full
+        } else {
+            u32::try_from(self.interest_expiry().saturating_sub(now)).unwrap_or(u32::MAX).min(full)
+        }
+    }
+
+    /// The latest expiry of any requester's want, present or departed (0: none).
+    pub(super) fn interest_expiry(&self) -> Time {
+        self.requesters.values().copied().chain([self.interest_until]).max().unwrap_or(0)
     }
 
     /// Whether this node needs the block itself (not just to answer wants).
@@ -72,7 +94,9 @@ impl<P: PeerKey> WantState<P> {
     }
 
     pub(super) fn forget_peer(&mut self, peer: &P) {
-        self.requesters.remove(peer);
+        if let Some(expires) = self.requesters.remove(peer) {
+            self.interest_until = self.interest_until.max(expires);
+        }
         self.owed.remove(peer);
         self.forwarded.remove(peer);
         self.announced.remove(peer);
@@ -86,9 +110,10 @@ impl<P: PeerKey> WantState<P> {
     pub(super) fn next_deadline(&self) -> Option<Time> {
         let fetch = self.fetch.map(|(_, t)| t);
         let expiry = self.requesters.values().min().copied();
+        let interest = (self.interest_until > 0).then_some(self.interest_until);
         // Re-flooding is for wants nobody answered; one waiting for a busy provider's slot has nothing due.
         let rewant = (self.local && self.fetch.is_none() && self.best_provider().is_none()).then_some(self.next_rewant);
-        [fetch, expiry, rewant].into_iter().flatten().min()
+        [fetch, expiry, interest, rewant].into_iter().flatten().min()
     }
 }
 

@@ -337,3 +337,60 @@ fn a_want_waiting_for_a_busy_provider_has_no_stale_deadline() {
     let deadline = net.routers[0].poll_timeout().expect("the outstanding request has a deadline");
     assert!(deadline > later, "a deadline in the past would spin the driver");
 }
+
+#[test]
+fn the_last_copy_moves_to_a_neighbour_that_met_the_requester() {
+    // 0 carries the only copy; 1 met the requester 2 recently, 3 never did.
+    let mut net = Net::new(4, &[]);
+    let x = cid(14);
+    net.routers[0].publish(x, 1);
+    net.routers[2].want(net.now, x);
+    net.connect(1, 2);
+    net.pump();
+    net.disconnect(1, 2);
+    net.advance(5_000);
+    net.connect(0, 3);
+    net.pump();
+    assert!(!net.routers[3].holds(&x), "a neighbour that knows nothing gets no copy");
+    net.connect(0, 1);
+    net.pump();
+    assert!(net.routers[1].holds(&x), "the copy moved toward the requester");
+    assert_eq!(net.routers[0].spray_budget(&x), 0, "custody moved with it");
+    assert_eq!(net.routers[1].spray_budget(&x), 1);
+    net.disconnect(0, 1);
+    net.connect(1, 2);
+    net.pump();
+    assert!(net.got(2, x));
+    assert_eq!(net.routers[2].spray_budget(&x), 0, "copies end at the node that wanted the block");
+}
+
+#[test]
+fn a_relay_passes_on_only_what_is_left_of_a_want() {
+    let cfg = RouterConfig { want_ttl_ms: 100_000, ..RouterConfig::default() };
+    let mut net = Net::with_config(3, &[], cfg);
+    let x = cid(15);
+    net.routers[2].want(net.now, x);
+    net.connect(1, 2);
+    net.pump();
+    net.disconnect(1, 2);
+    net.now += 40_000;
+    net.connect(0, 1);
+    net.pump();
+    assert_eq!(net.routers[0].wanted(), 1, "the want travelled on after its requester left");
+    net.disconnect(0, 1);
+    net.now += 61_000;
+    net.advance(1);
+    assert_eq!(net.routers[0].wanted(), 0, "it expired 100 s after the requester sent it, not later");
+}
+
+#[test]
+fn a_node_that_does_not_relay_answers_only_for_what_it_holds() {
+    let cfg = RouterConfig { relay: false, ..RouterConfig::default() };
+    let mut net = Net::with_config(3, &line(3), cfg);
+    let x = cid(16);
+    net.routers[0].add_held(x);
+    net.routers[2].want(net.now, x);
+    net.pump();
+    assert_eq!(net.routers[1].wanted(), 0);
+    assert!(!net.got(2, x), "nobody relayed the want");
+}

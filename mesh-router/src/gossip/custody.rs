@@ -1,0 +1,55 @@
+//! Custody: blocks a node carries toward requesters it may not know yet (store-carry-forward).
+//!
+//! A source publishes a block with a spray budget of L copies. While a carrier holds more than one copy it hands
+//! half to every neighbour it meets (binary spray). Its last copy it keeps, until it meets a neighbour whose want
+//! for the CID is fresher than anything it has heard: that neighbour met the wanting node (or someone who did) more
+//! recently, so the copy moves to it (focus). A want's remaining lifetime is its freshness: the wanting node sends
+//! the full lifetime, and each relay passes on what is left of it.
+
+use cid::Cid;
+
+use super::router::Router;
+use super::tables::Outbox;
+use super::{PeerKey, Time, WantEntry};
+
+/// A held block's spray budget and the freshest want for it this node has heard.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Custody {
+    /// Copies this node may still hand out, its own included.
+    pub(super) copies: u32,
+    /// The latest expiry of any want for the CID heard here (0: none heard).
+    pub(super) interest_until: Time,
+}
+
+impl<P: PeerKey> Router<P> {
+    /// A neighbour wants a block we hold: a plain HAVE, or, when we carry its last copy and the neighbour is nearer
+    /// the requester than anybody we have heard of, an offer of that copy.
+    pub(super) fn answer_want_for_held(&mut self, now: Time, from: P, entry: &WantEntry, outbox: &mut Outbox<P>) {
+        let margin = Time::from(self.cfg.focus_margin_ms);
+        let expires = now + Time::from(entry.ttl_ms.min(self.cfg.want_ttl_ms));
+        let Some(custody) = self.custody.get_mut(&entry.cid) else {
+            outbox.have(from, entry.cid, 0);
+            return;
+        };
+        if custody.copies == 1 && expires > custody.interest_until + margin {
+            outbox.offer(from, entry.cid, 1);
+            self.offers.insert((from, entry.cid), 1);
+            self.stats.offers_sent += 1;
+        } else {
+            outbox.have(from, entry.cid, 0);
+        }
+        custody.interest_until = custody.interest_until.max(expires);
+    }
+
+    /// We sent `cid` to `to`: the copies offered to it (or one, for a plain request) leave our budget, and custody
+    /// ends with the last one. The block stays held, first in line for eviction.
+    pub(super) fn copies_given(&mut self, to: P, cid: Cid) {
+        let given = self.offers.remove(&(to, cid)).unwrap_or(1);
+        let Some(custody) = self.custody.get_mut(&cid) else { return };
+        custody.copies = custody.copies.saturating_sub(given);
+        if custody.copies == 0 {
+            self.custody.remove(&cid);
+            self.stats.focus_handovers += u64::from(given == 1);
+        }
+    }
+}
