@@ -2,7 +2,8 @@
 //! and the labs it runs in:
 //! - [`lab::SimLab`]: the simulated medium, in `cargo test --workspace`;
 //! - `BluezLab` (feature `bluez`): real BlueZ adapters, inside the virtual lab (`pollen-hw-tests vlab`) or on a
-//!   device-lab host.
+//!   device-lab host;
+//! - `BtleplugLab` (feature `btleplug`): a central-only btleplug node 0 against BlueZ peers, in the same places.
 //!
 //! Besides the pass/fail [`suite`], [`throughput`] measures goodput by ATT MTU, bearer and PHY, and [`devlab`]
 //! runs both on every host of a device lab (`pollen-hw-tests devlab --config lab.toml`).
@@ -10,6 +11,8 @@
 
 #[cfg(feature = "bluez")]
 pub mod bluez_lab;
+#[cfg(feature = "btleplug")]
+pub mod btleplug_lab;
 pub mod devlab;
 pub mod lab;
 pub mod node;

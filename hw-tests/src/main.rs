@@ -16,7 +16,9 @@ use pollen_hw_tests::{suite, throughput};
 mod vlab;
 
 /// `--version`: the package version plus the radio backends compiled in (a device lab checks it on every host).
-const VERSION: &str = if cfg!(feature = "bluez") {
+const VERSION: &str = if cfg!(feature = "btleplug") {
+    concat!(env!("CARGO_PKG_VERSION"), " (backends: sim, bluez, btleplug)")
+} else if cfg!(feature = "bluez") {
     concat!(env!("CARGO_PKG_VERSION"), " (backends: sim, bluez)")
 } else {
     concat!(env!("CARGO_PKG_VERSION"), " (backends: sim)")
@@ -35,6 +37,8 @@ enum Backend {
     Sim,
     /// BlueZ adapters on this machine (feature `bluez`).
     Bluez,
+    /// btleplug as a central-only node 0 against BlueZ adapters as the other nodes (feature `btleplug`).
+    Btleplug,
 }
 
 #[derive(Subcommand)]
@@ -192,6 +196,7 @@ fn run_job(
             })
         }
         Backend::Bluez => run_bluez(job, adapters, plan, human)?,
+        Backend::Btleplug => run_btleplug(job, adapters, human)?,
     };
     finish(&reports, json, human)
 }
@@ -209,6 +214,24 @@ fn run_bluez(job: &Job, adapters: &[String], plan: [Vec<usize>; 3], human: Human
 #[cfg(not(feature = "bluez"))]
 fn run_bluez(_: &Job, _: &[String], _: [Vec<usize>; 3], _: Human) -> Result<Vec<ScenarioReport>> {
     anyhow::bail!("this build has no BlueZ backend: rebuild with `--features bluez`")
+}
+
+/// Node 0 on btleplug (the first of `adapters` by name), the others on BlueZ.
+#[cfg(feature = "btleplug")]
+fn run_btleplug(job: &Job, adapters: &[String], human: Human) -> Result<Vec<ScenarioReport>> {
+    // Two workers: the nodes' crypto and framing run on both cores, as two separate devices would.
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    runtime.block_on(async {
+        let mut lab = pollen_hw_tests::btleplug_lab::BtleplugLab::new(adapters)
+            .await
+            .context("opening the adapters of the btleplug lab")?;
+        Ok(job.run(&mut lab, human).await)
+    })
+}
+
+#[cfg(not(feature = "btleplug"))]
+fn run_btleplug(_: &Job, _: &[String], _: Human) -> Result<Vec<ScenarioReport>> {
+    anyhow::bail!("this build has no btleplug backend: rebuild with `--features bluez,btleplug`")
 }
 
 /// Radios of A, B and C for the relay chain.

@@ -1,6 +1,10 @@
-//! `pollen-hw-tests vlab`: the virtual radio lab. Builds the suite with the BlueZ backend, boots a QEMU guest
-//! running real bluetoothd over btvirt controllers (scripts in `hw-tests/vlab/`), runs the suite and BlueZ's
-//! `l2test` there, and reports per-scenario lines, the throughput ratio and a tally.
+//! `pollen-hw-tests vlab`: the virtual radio lab. Builds the suite with the BlueZ and btleplug backends, boots a
+//! QEMU guest running real bluetoothd over btvirt controllers (scripts in `hw-tests/vlab/`), runs the suite there
+//! on BlueZ, then again with btleplug as the central-only node 0, plus BlueZ's `l2test`, and reports per-scenario
+//! lines, the throughput ratios and a tally.
+//!
+//! `POLLEN_VLAB_BACKENDS` (default `bluez btleplug`) picks the suite runs in the guest, e.g. `btleplug` alone while
+//! debugging that backend.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -48,7 +52,7 @@ pub fn run(options: &VlabOptions) -> Result<bool> {
         Command::new("bash").arg(scripts.join("build-guest.sh")).env("POLLEN_VLAB_CACHE", &options.cache),
         "build-guest.sh",
     )?;
-    step("building the suite with the BlueZ backend");
+    step("building the suite with the BlueZ and btleplug backends");
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     run_checked(
         Command::new(cargo).current_dir(&root).args([
@@ -57,9 +61,9 @@ pub fn run(options: &VlabOptions) -> Result<bool> {
             "-p",
             "pollen-hw-tests",
             "--features",
-            "bluez",
+            "bluez,btleplug",
         ]),
-        "cargo build --features bluez",
+        "cargo build --features bluez,btleplug",
     )?;
     let share = options.cache.join("share");
     std::fs::create_dir_all(&share)?;
@@ -93,11 +97,26 @@ pub fn run(options: &VlabOptions) -> Result<bool> {
         }
     }
     let status = child.wait()?;
-    let reports: Vec<ScenarioReport> = match std::fs::read(out.join("conformance.json")) {
-        Ok(json) => serde_json::from_slice(&json).context("parsing conformance.json")?,
-        Err(_) => Vec::new(),
-    };
+    // The BlueZ run, then the btleplug run (node 0 central-only against BlueZ), as the guest wrote them.
+    let mut reports = read_reports(&out.join("conformance.json"))?;
+    reports.extend(read_reports(&out.join("conformance-btleplug.json"))?);
     summarize(&reports, l2test_line.as_deref(), status.success())
+}
+
+/// The reports of one suite run; none when the guest did not write the file.
+fn read_reports(path: &Path) -> Result<Vec<ScenarioReport>> {
+    match std::fs::read(path) {
+        Ok(json) => serde_json::from_slice(&json).with_context(|| format!("parsing {}", path.display())),
+        Err(_) => Ok(Vec::new()),
+    }
+}
+
+/// The forward goodput of `scenario` on `lab`, when it passed.
+fn goodput(reports: &[ScenarioReport], lab: &str, scenario: &str) -> Option<f64> {
+    reports
+        .iter()
+        .find(|r| r.lab == lab && r.name == scenario && r.outcome == Outcome::Pass)
+        .and_then(|r| r.metrics.get("goodput_ab_bps").copied())
 }
 
 /// Parses l2test's "<bytes> bytes in <secs> sec, <rate> kB/s" into bit/s.
@@ -115,11 +134,7 @@ fn summarize(reports: &[ScenarioReport], l2test: Option<&str>, guest_ok: bool) -
     }
     let baseline = l2test.and_then(l2test_bps);
     for (scenario, path) in [("transfer_l2cap", "l2cap"), ("transfer_gatt", "gatt")] {
-        let pollen = reports
-            .iter()
-            .find(|r| r.name == scenario && r.outcome == Outcome::Pass)
-            .and_then(|r| r.metrics.get("goodput_ab_bps").copied());
-        match (pollen, baseline) {
+        match (goodput(reports, "bluez", scenario), baseline) {
             (Some(p), Some(b)) if b > 0.0 => println!(
                 "vlab throughput path={path} pollen_kbps={:.1} l2test_kbps={:.1} ratio={:.3}",
                 p / 1000.0,
@@ -128,6 +143,16 @@ fn summarize(reports: &[ScenarioReport], l2test: Option<&str>, guest_ok: bool) -
             ),
             _ => println!("vlab throughput path={path} unavailable (scenario or l2test did not run)"),
         }
+    }
+    // btleplug writes through one D-Bus call per value; its GATT goodput over the BlueZ backend's, same boot.
+    match (goodput(reports, "btleplug", "transfer_gatt"), goodput(reports, "bluez", "transfer_gatt")) {
+        (Some(p), Some(b)) if b > 0.0 => println!(
+            "vlab throughput path=gatt-btleplug btleplug_kbps={:.1} bluez_kbps={:.1} ratio={:.3}",
+            p / 1000.0,
+            b / 1000.0,
+            p / b
+        ),
+        _ => println!("vlab throughput path=gatt-btleplug unavailable (a transfer_gatt run did not pass)"),
     }
     let mut tally = Tally::of(reports);
     if reports.is_empty() || !guest_ok && tally.failed == 0 {

@@ -12,6 +12,8 @@
 pub mod advert;
 #[cfg(feature = "bluez")]
 pub mod bluez;
+#[cfg(feature = "btleplug")]
+pub mod btleplug;
 mod config;
 pub mod discovery;
 pub mod driver;

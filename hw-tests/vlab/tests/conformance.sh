@@ -1,6 +1,10 @@
 #!/bin/bash
 # Pollen's conformance suite on real BlueZ, inside the lab guest. Run by `pollen-hw-tests vlab`, which shares the
-# suite binary (built with --features bluez) at /hostshare.
+# suite binary (built with --features bluez,btleplug) at /hostshare.
+#
+# Two suite runs: the BlueZ backend on every node (-> /out/conformance.json), then, when the binary has the btleplug
+# backend, btleplug as the central-only node 0 on hci0 against the BlueZ peripheral on hci1
+# (-> /out/conformance-btleplug.json). POLLEN_VLAB_BACKENDS (default "bluez btleplug") picks the runs.
 #
 # Radio topology: two btvirt media of two controllers each (a btvirt controller handles one LE connection only, see
 # ble-env.sh): medium 0 = {hci0, hci1}, medium 1 = {hci2, hci3}. Pairs use hci0 + hci1; the relay chain is
@@ -11,11 +15,35 @@
 export POLLEN_VLAB_BLE_MEDIA=${POLLEN_VLAB_BLE_MEDIA:-2 2}
 . /vlab/ble-env.sh || { echo "FAIL vlab-environment (btvirt + bluetoothd did not come up)"; exit 1; }
 
-/hostshare/pollen-hw-tests suite --backend bluez --adapters hci0,hci1,hci2,hci3 --relay-plan 0/1,2/3 \
-  --json /out/conformance.json ${POLLEN_SUITE_FILTER:+--filter "$POLLEN_SUITE_FILTER"} 2> /out/suite.log
-rc=$?
+backends=${POLLEN_VLAB_BACKENDS:-bluez btleplug}
+rc=0
+if [[ " $backends " == *" bluez "* ]]; then
+  /hostshare/pollen-hw-tests suite --backend bluez --adapters hci0,hci1,hci2,hci3 --relay-plan 0/1,2/3 \
+    --json /out/conformance.json ${POLLEN_SUITE_FILTER:+--filter "$POLLEN_SUITE_FILTER"} 2> /out/suite.log
+  rc=$?
+fi
 
-# l2test: receiver on hci1, sender on hci0; -P is decimal; -g lingers so the last frames are not lost on close.
+# btleplug is central-only: node 0 (hci0) dials node 1 (hci1); the suite skips what needs node 0 to advertise or
+# use L2CAP. Older binaries without the backend do not list it in --version.
+if [[ " $backends " == *" btleplug "* ]]; then
+  if /hostshare/pollen-hw-tests --version | grep -q btleplug; then
+    /hostshare/pollen-hw-tests suite --backend btleplug --adapters hci0,hci1 \
+      --json /out/conformance-btleplug.json ${POLLEN_SUITE_FILTER:+--filter "$POLLEN_SUITE_FILTER"} \
+      2> /out/suite-btleplug.log
+    brc=$?
+    [ "$rc" = 0 ] && rc=$brc
+  else
+    echo "vlab: this suite binary has no btleplug backend; skipping that run" >&2
+  fi
+fi
+
+# l2test (the BlueZ run's L2CAP baseline): receiver on hci1, sender on hci0; -P is decimal; -g lingers so the last
+# frames are not lost on close.
+if [[ " $backends " != *" bluez "* ]]; then
+  echo "L2TEST none"
+  vlab_ble_collect
+  exit $rc
+fi
 imtu=${POLLEN_L2CAP_IMTU:-4096}
 btmgmt -i hci1 add-adv -c 1 > /dev/null
 l2test -r -i hci1 -V le_public -P 157 -I "$imtu" -b 4096 > /out/l2test-server.log 2>&1 &
