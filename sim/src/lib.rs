@@ -4,4 +4,5 @@
 #![warn(missing_docs)]
 
 pub mod model;
+pub mod report;
 pub mod results;
