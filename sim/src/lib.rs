@@ -3,6 +3,12 @@
 //! spray-and-wait) run on the same contacts for comparison.
 #![warn(missing_docs)]
 
+pub mod energy;
+pub mod engine;
+pub mod metrics;
 pub mod model;
+pub mod radio;
 pub mod report;
 pub mod results;
+pub mod routers;
+pub mod workload;

@@ -1,0 +1,172 @@
+//! Pollen: every node runs the real `pollen-router` want-gossip core, fed by the simulator instead of libp2p.
+//!
+//! A message is one block whose CID both ends know (the messaging app addresses it): the source publishes it with a
+//! spray budget, the destination wants it from the moment it is created. Control messages are sized by their real
+//! wire encoding.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use pollen_router::cid::Cid;
+use pollen_router::gossip::wire::WireMessage;
+use pollen_router::gossip::{Action, Control, Router, RouterConfig};
+use pollen_router::unixfs::{cid_v1_sha256, RAW_CODEC};
+
+use super::buffer::{Buffer, Held};
+use crate::engine::{BlockMeta, Ctx, MsgIdx, Protocol};
+use crate::model::{MessageSpec, NodeId, Time};
+
+/// Per-run tables every node shares: the CID of each message and back.
+#[derive(Debug)]
+pub struct PollenShared {
+    cids: Vec<Cid>,
+    index: BTreeMap<Cid, MsgIdx>,
+}
+
+impl PollenShared {
+    /// CIDs for the run's messages (the hash of the message id stands in for the content).
+    pub fn new(messages: &[MessageSpec]) -> Arc<Self> {
+        let cids: Vec<Cid> = messages.iter().map(|m| cid_v1_sha256(RAW_CODEC, &m.id.to_le_bytes())).collect();
+        let index = cids.iter().enumerate().map(|(i, c)| (*c, i)).collect();
+        Arc::new(Self { cids, index })
+    }
+}
+
+/// Length prefix plus the envelope: what a control message costs on the link.
+fn wire_bytes(msg: &Control) -> u64 {
+    WireMessage::Control(msg.clone()).encode_framed().len() as u64
+}
+
+/// One node running the Pollen router core.
+#[derive(Debug)]
+pub struct PollenNode {
+    router: Router<NodeId>,
+    shared: Arc<PollenShared>,
+    spray_copies: u32,
+    buffer: Buffer,
+    /// Transmissions each held message took to get here.
+    hops: BTreeMap<MsgIdx, u32>,
+}
+
+impl PollenNode {
+    /// A node with router configuration `cfg`, publishing its own messages with `spray_copies` copies, with a
+    /// buffer of `buffer_bytes`.
+    pub fn new(cfg: RouterConfig, shared: Arc<PollenShared>, spray_copies: u32, buffer_bytes: u64) -> Self {
+        Self {
+            router: Router::new(cfg),
+            shared,
+            spray_copies,
+            buffer: Buffer::new(buffer_bytes),
+            hops: BTreeMap::new(),
+        }
+    }
+
+    /// Carries out what the router asked for.
+    fn pump(&mut self, ctx: &mut Ctx<Control>) {
+        while let Some(action) = self.router.poll_action() {
+            match action {
+                Action::Send { to, msg } => {
+                    let bytes = wire_bytes(&msg);
+                    ctx.send_control(to, msg, bytes);
+                }
+                Action::SendBlock { to, cid } => {
+                    if let Some(&msg) = self.shared.index.get(&cid) {
+                        let hops = self.hops.get(&msg).copied().unwrap_or(0);
+                        ctx.send_block(to, msg, BlockMeta { hops, copies: 0 });
+                    }
+                }
+                Action::Delivered { cid } => {
+                    if let Some(&msg) = self.shared.index.get(&cid) {
+                        if ctx.spec(msg).dst == ctx.node() {
+                            ctx.delivered(msg, self.hops.get(&msg).copied().unwrap_or(0));
+                        }
+                    }
+                }
+                // Every simulated block is genuine: nobody is penalised.
+                Action::Disconnect { .. } => {}
+            }
+        }
+    }
+
+    /// Stores a message, evicting blocks without custody first, then the oldest.
+    fn store(&mut self, now: Time, msg: MsgIdx, size: u64) -> bool {
+        let router = &self.router;
+        let cids = &self.shared.cids;
+        let rank = |m: MsgIdx, h: &Held| (router.spray_budget(&cids[m]) > 0, h.since);
+        let Some(evicted) = self.buffer.insert(msg, size, now, rank) else { return false };
+        for m in evicted {
+            self.router.forget(&self.shared.cids[m]);
+            self.hops.remove(&m);
+        }
+        true
+    }
+}
+
+impl Protocol for PollenNode {
+    type Msg = Control;
+
+    fn link_up(&mut self, ctx: &mut Ctx<Control>, peer: NodeId) {
+        self.router.peer_connected(ctx.now(), peer);
+        self.pump(ctx);
+    }
+
+    fn link_down(&mut self, ctx: &mut Ctx<Control>, peer: NodeId) {
+        self.router.peer_disconnected(ctx.now(), peer);
+        self.pump(ctx);
+    }
+
+    fn created(&mut self, ctx: &mut Ctx<Control>, msg: MsgIdx, spec: &MessageSpec) {
+        if self.store(ctx.now(), msg, spec.size) {
+            self.hops.insert(msg, 0);
+            self.router.publish(self.shared.cids[msg], self.spray_copies);
+            // Neighbours already connected learn of it with the next summary; its wants find it at once.
+            self.router.handle_timeout(ctx.now());
+            self.pump(ctx);
+        }
+    }
+
+    fn expect(&mut self, ctx: &mut Ctx<Control>, msg: MsgIdx, _spec: &MessageSpec) {
+        self.router.want(ctx.now(), self.shared.cids[msg]);
+        self.pump(ctx);
+    }
+
+    fn control(&mut self, ctx: &mut Ctx<Control>, from: NodeId, msg: Control) {
+        self.router.handle(ctx.now(), from, msg);
+        self.pump(ctx);
+    }
+
+    fn block(&mut self, ctx: &mut Ctx<Control>, from: NodeId, msg: MsgIdx, meta: BlockMeta) -> bool {
+        let cid = self.shared.cids[msg];
+        if self.router.holds(&cid) {
+            return true;
+        }
+        if !self.store(ctx.now(), msg, ctx.spec(msg).size) {
+            return false;
+        }
+        self.hops.insert(msg, meta.hops + 1);
+        self.router.block_arrived(ctx.now(), Some(from), cid);
+        self.pump(ctx);
+        false
+    }
+
+    fn expired(&mut self, ctx: &mut Ctx<Control>, msg: MsgIdx) {
+        let cid = self.shared.cids[msg];
+        if self.router.wants_locally(&cid) {
+            self.router.cancel(ctx.now(), cid);
+        }
+        if self.buffer.remove(msg) {
+            self.router.forget(&cid);
+            self.hops.remove(&msg);
+        }
+        self.pump(ctx);
+    }
+
+    fn next_timer(&self) -> Option<Time> {
+        self.router.poll_timeout()
+    }
+
+    fn timer(&mut self, ctx: &mut Ctx<Control>) {
+        self.router.handle_timeout(ctx.now());
+        self.pump(ctx);
+    }
+}
