@@ -3,12 +3,15 @@
 //! spray-and-wait) run on the same contacts for comparison.
 #![warn(missing_docs)]
 
+pub mod contacts;
 pub mod energy;
 pub mod engine;
 pub mod metrics;
+pub mod mobility;
 pub mod model;
 pub mod radio;
 pub mod report;
 pub mod results;
 pub mod routers;
+pub mod trace;
 pub mod workload;
