@@ -203,7 +203,8 @@ fn run_job(
 
 #[cfg(feature = "bluez")]
 fn run_bluez(job: &Job, adapters: &[String], plan: [Vec<usize>; 3], human: Human) -> Result<Vec<ScenarioReport>> {
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    // Two workers: the nodes' crypto and framing run on both cores, as two separate devices would.
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     runtime.block_on(async {
         let lab = pollen_hw_tests::bluez_lab::BluezLab::new(adapters).await.context("opening the BlueZ adapters")?;
         let mut lab = lab.with_relay_plan(plan);

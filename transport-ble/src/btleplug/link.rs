@@ -13,7 +13,7 @@ use futures::{Stream, StreamExt};
 use pollen_radio_model::ble::{ATT_HEADER, ATT_MTU_DEFAULT};
 use tokio::sync::mpsc;
 
-use super::{lock, LinkTx, Shared};
+use super::{lock, Shared, SEND_QUEUE};
 use crate::driver::{Bearer, DisconnectReason, DriverEvent, LinkId, SendError, TX_CHARACTERISTIC_UUID};
 
 /// How often a link asks btleplug for the ATT MTU again (it can change after connecting on macOS and Windows).
@@ -27,32 +27,54 @@ pub(super) fn max_value(att_mtu: u16) -> usize {
     usize::from(att_mtu.max(ATT_MTU_DEFAULT)) - ATT_HEADER
 }
 
-/// Queues one GATT value for the link's writer; on a full queue, reports busy and arranges one `SendReady`.
-pub(super) fn send(
-    link: LinkId,
-    tx: &mut LinkTx,
-    data: &[u8],
-    events: &mpsc::UnboundedSender<DriverEvent>,
-) -> Result<(), SendError> {
-    let max = max_value(tx.att_mtu);
-    if data.len() > max {
-        return Err(SendError::TooLarge { len: data.len(), max });
+/// The sending half of a link: the ATT MTU the values are sized to and the bounded queue the writer task drains.
+pub(crate) struct SendQueue {
+    /// ATT MTU as btleplug reports it (≤ 23: unknown).
+    pub(crate) att_mtu: u16,
+    queue: mpsc::Sender<Vec<u8>>,
+    /// A `SendReady` is owed once the queue has room.
+    waiting: bool,
+}
+
+impl SendQueue {
+    /// A queue of [`SEND_QUEUE`] values and the receiver its writer drains.
+    pub(super) fn new(att_mtu: u16) -> (Self, mpsc::Receiver<Vec<u8>>) {
+        let (queue, values) = mpsc::channel(SEND_QUEUE);
+        (Self { att_mtu, queue, waiting: false }, values)
     }
-    match tx.queue.try_send(data.to_vec()) {
-        Ok(()) => Ok(()),
-        Err(mpsc::error::TrySendError::Full(_)) => {
-            if !tx.waiting {
-                tx.waiting = true;
-                let (queue, events) = (tx.queue.clone(), events.clone());
-                tokio::spawn(async move {
-                    if queue.reserve().await.is_ok() {
-                        let _ = events.send(DriverEvent::SendReady { link, bearer: Bearer::Gatt });
-                    }
-                });
-            }
-            Err(SendError::Busy)
+
+    /// Queues one GATT value; on a full queue, reports busy and arranges one `SendReady` for when a slot frees.
+    pub(super) fn send(
+        &mut self,
+        link: LinkId,
+        data: &[u8],
+        events: &mpsc::UnboundedSender<DriverEvent>,
+    ) -> Result<(), SendError> {
+        let max = max_value(self.att_mtu);
+        if data.len() > max {
+            return Err(SendError::TooLarge { len: data.len(), max });
         }
-        Err(mpsc::error::TrySendError::Closed(_)) => Err(SendError::NoSuchLink),
+        match self.queue.try_send(data.to_vec()) {
+            Ok(()) => Ok(()),
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                if !self.waiting {
+                    self.waiting = true;
+                    let (queue, events) = (self.queue.clone(), events.clone());
+                    tokio::spawn(async move {
+                        if queue.reserve().await.is_ok() {
+                            let _ = events.send(DriverEvent::SendReady { link, bearer: Bearer::Gatt });
+                        }
+                    });
+                }
+                Err(SendError::Busy)
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => Err(SendError::NoSuchLink),
+        }
+    }
+
+    /// The owed `SendReady` was delivered.
+    pub(super) fn ready(&mut self) {
+        self.waiting = false;
     }
 }
 
@@ -236,7 +258,7 @@ async fn mtu_watch(
         }
         att_mtu = now;
         match lock(&shared).links.get_mut(&link) {
-            Some(tx) => tx.att_mtu = now,
+            Some(tx) => tx.sender.att_mtu = now,
             None => return,
         }
         tracing::debug!(link = link.0, att_mtu, "ATT MTU changed");
@@ -253,6 +275,28 @@ mod tests {
         assert_eq!(first_write_hold(Duration::from_millis(100)), MIN_FIRST_WRITE_HOLD);
         assert_eq!(first_write_hold(Duration::from_millis(1600)), Duration::from_millis(400));
         assert_eq!(first_write_hold(Duration::from_secs(10)), MAX_FIRST_WRITE_HOLD);
+    }
+
+    #[tokio::test]
+    async fn a_full_queue_is_busy_until_one_send_ready() {
+        let (events, mut seen) = mpsc::unbounded_channel();
+        let (mut sender, mut values) = SendQueue::new(185);
+        let link = LinkId(7);
+        assert_eq!(sender.send(link, &[0; 183], &events), Err(SendError::TooLarge { len: 183, max: 182 }));
+        for i in 0..SEND_QUEUE {
+            assert_eq!(sender.send(link, &[i as u8; 182], &events), Ok(()));
+        }
+        assert_eq!(sender.send(link, b"more", &events), Err(SendError::Busy));
+        assert_eq!(sender.send(link, b"more", &events), Err(SendError::Busy));
+        assert_eq!(values.recv().await.map(|v| v[0]), Some(0));
+        let ready = seen.recv().await;
+        assert_eq!(ready, Some(DriverEvent::SendReady { link, bearer: Bearer::Gatt }));
+        sender.ready();
+        assert_eq!(sender.send(link, b"more", &events), Ok(()));
+        // Exactly one SendReady for the two refusals.
+        assert!(seen.try_recv().is_err());
+        drop(values);
+        assert_eq!(sender.send(link, b"gone", &events), Err(SendError::NoSuchLink));
     }
 
     #[test]

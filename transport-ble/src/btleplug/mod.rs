@@ -22,7 +22,14 @@
 //!   (Pollen phones advertise it in their UUID list, and CoreBluetooth needs a filter to scan in the background).
 //! - A connect issued while BlueZ discovers waits for the discovery window to end, so scanning pauses during
 //!   connects (as in the BlueZ backend).
-//! - Writes go through one D-Bus call each on Linux, one in flight per link, which keeps them in order.
+//! - Writes: on Linux each is one D-Bus `WriteValue` call. The writer keeps up to four in flight, each sent in queue
+//!   order when it starts, which with one ATT bearer keeps them in order on air (GATT between BlueZ hosts needs
+//!   `[GATT] Channels = 1` anyway, see the BlueZ backend). Elsewhere one write is in flight at a time.
+//! - After a link's first write the writer pauses briefly: a BlueZ peripheral corrupts writes that arrive while it
+//!   is still acquiring its application's write socket (see `link::first_write_hold`).
+//! - BlueZ keeps a client's notification session across disconnections and re-enables it as soon as the device
+//!   reconnects, so the notification stream is opened before connecting, or the peripheral's HELLO would be missed;
+//!   a link this driver ends also ends its notification session.
 
 mod devices;
 mod link;
@@ -58,11 +65,7 @@ pub(crate) struct LinkTx {
     pub(crate) device: DeviceId,
     /// The peripheral and its TX characteristic, to unsubscribe when the link ends.
     pub(crate) gatt: (Peripheral, Characteristic),
-    /// ATT MTU as btleplug reports it (≤ 23: unknown).
-    pub(crate) att_mtu: u16,
-    pub(crate) queue: mpsc::Sender<Vec<u8>>,
-    /// A `SendReady` is owed once the queue has room.
-    pub(crate) waiting: bool,
+    pub(crate) sender: link::SendQueue,
     pub(crate) tasks: Vec<tokio::task::AbortHandle>,
 }
 
@@ -85,12 +88,11 @@ impl Shared {
         &mut self,
         device: DeviceId,
         gatt: (Peripheral, Characteristic),
-        att_mtu: u16,
-        queue: mpsc::Sender<Vec<u8>>,
+        sender: link::SendQueue,
     ) -> LinkId {
         let id = LinkId(self.next_link);
         self.next_link += 1;
-        self.links.insert(id, LinkTx { device, gatt, att_mtu, queue, waiting: false, tasks: Vec::new() });
+        self.links.insert(id, LinkTx { device, gatt, sender, tasks: Vec::new() });
         id
     }
 }
@@ -205,7 +207,7 @@ impl BleDriver for BtleplugDriver {
         let mut shared = lock(&self.shared);
         let tx = shared.links.get_mut(&link).ok_or(SendError::NoSuchLink)?;
         match bearer {
-            Bearer::Gatt => link::send(link, tx, data, &self.event_tx),
+            Bearer::Gatt => tx.sender.send(link, data, &self.event_tx),
             Bearer::L2capCoc => Err(SendError::NoSuchLink),
         }
     }
@@ -219,7 +221,7 @@ impl BleDriver for BtleplugDriver {
             Poll::Ready(Some(event)) => {
                 if let DriverEvent::SendReady { link, .. } = event {
                     if let Some(tx) = lock(&self.shared).links.get_mut(&link) {
-                        tx.waiting = false;
+                        tx.sender.ready();
                     }
                 }
                 Poll::Ready(event)

@@ -15,7 +15,7 @@ use uuid::Uuid;
 
 use super::devices::{DeviceTable, MAX_DEVICES};
 use super::link::{self, link_down, LinkIo};
-use super::{lock, Command, Shared, CONNECT_TIMEOUT, SEND_QUEUE};
+use super::{lock, Command, Shared, CONNECT_TIMEOUT};
 use crate::driver::{
     ConnectError, DeviceId, DisconnectReason, DriverEvent, LinkId, Role, ScanFilter, POLLEN_SERVICE_UUID,
     RX_CHARACTERISTIC_UUID, TX_CHARACTERISTIC_UUID,
@@ -127,9 +127,17 @@ impl Worker {
         let Some(filter) = self.scan.clone() else {
             return;
         };
-        if let Err(error) = self.adapter.start_scan(platform_scan_filter(&filter)).await {
-            tracing::warn!(%error, "starting the btleplug scan failed");
-            return;
+        match self.adapter.start_scan(platform_scan_filter(&filter)).await {
+            Ok(()) => {}
+            // BlueZ allows one discovery session per D-Bus client, and drivers that share a btleplug manager share
+            // a client: a session left by an earlier driver still scans for this one.
+            Err(error) if error.to_string().to_ascii_lowercase().contains("in progress") => {
+                tracing::debug!(%error, "a discovery session of this client is already running");
+            }
+            Err(error) => {
+                tracing::warn!(%error, "starting the btleplug scan failed");
+                return;
+            }
         }
         self.scanning = true;
         match self.adapter.peripherals().await {
@@ -319,8 +327,8 @@ async fn connect(
     peripheral.subscribe(&tx).await.map_err(err)?;
     let hold = link::first_write_hold(setup.elapsed());
     let att_mtu = peripheral.mtu();
-    let (queue, values) = mpsc::channel(SEND_QUEUE);
-    let link = lock(shared).new_link(device, (peripheral.clone(), tx), att_mtu, queue);
+    let (sender, values) = link::SendQueue::new(att_mtu);
+    let link = lock(shared).new_link(device, (peripheral.clone(), tx), sender);
     tracing::debug!(link = link.0, device = device.0, att_mtu, ?hold, "link up");
     let _ = events.send(DriverEvent::Connected { link, device, role: Role::Central, att_mtu });
     let io = LinkIo { shared: shared.clone(), link, peripheral, rx, att_mtu, hold, events: events.clone() };
