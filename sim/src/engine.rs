@@ -114,6 +114,13 @@ pub trait Protocol {
     fn next_timer(&self) -> Option<Time>;
     /// Timers due.
     fn timer(&mut self, ctx: &mut Ctx<Self::Msg>);
+    /// A one-line account of what the nodes did, for the run's log.
+    fn summarize(_nodes: &[Self]) -> Option<String>
+    where
+        Self: Sized,
+    {
+        None
+    }
 }
 
 enum Frame<M> {
@@ -232,8 +239,9 @@ impl<'a, P: Protocol> Engine<'a, P> {
         self.events.push(Reverse((at, self.seq, event)));
     }
 
-    /// Runs to the end of the trace; `progress` is called with the fraction done now and then.
-    pub fn run(mut self, mut progress: impl FnMut(f64)) -> (Tally, Vec<f64>) {
+    /// Runs to the end of the trace; `progress` is called with the fraction done now and then. Returns the tally,
+    /// each node's energy in joules, and the protocol instances as the run left them.
+    pub fn run(mut self, mut progress: impl FnMut(f64)) -> (Tally, Vec<f64>, Vec<P>) {
         let mut next_contact = 0;
         let mut next_message = 0;
         let duration = self.trace.duration;
@@ -267,7 +275,7 @@ impl<'a, P: Protocol> Engine<'a, P> {
             }
         }
         self.energy.finish(duration);
-        (self.tally, self.energy.per_node_joules())
+        (self.tally, self.energy.per_node_joules(), self.nodes)
     }
 
     fn create(&mut self, now: Time, idx: MsgIdx) {

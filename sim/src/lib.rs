@@ -13,5 +13,6 @@ pub mod radio;
 pub mod report;
 pub mod results;
 pub mod routers;
+pub mod run;
 pub mod trace;
 pub mod workload;

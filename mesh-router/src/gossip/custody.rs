@@ -2,8 +2,8 @@
 //!
 //! A source publishes a block with a spray budget of L copies. While a carrier holds more than one copy it hands
 //! half to every neighbour it meets (binary spray). Its last copy it keeps, until it meets a neighbour whose want
-//! for the CID is fresher than anything it has heard: that neighbour met the wanting node (or someone who did) more
-//! recently, so the copy moves to it (focus). A want's remaining lifetime is its freshness: the wanting node sends
+//! for the CID is at least twice as fresh as anything it has heard: that neighbour met the wanting node (or someone
+//! who did) much more recently, so the copy moves to it (focus). A want's remaining lifetime is its freshness: the wanting node sends
 //! the full lifetime, and each relay passes on what is left of it.
 
 use cid::Cid;
@@ -25,13 +25,20 @@ impl<P: PeerKey> Router<P> {
     /// A neighbour wants a block we hold: a plain HAVE, or, when we carry its last copy and the neighbour is nearer
     /// the requester than anybody we have heard of, an offer of that copy.
     pub(super) fn answer_want_for_held(&mut self, now: Time, from: P, entry: &WantEntry, outbox: &mut Outbox<P>) {
+        let full = Time::from(self.cfg.want_ttl_ms);
         let margin = Time::from(self.cfg.focus_margin_ms);
-        let expires = now + Time::from(entry.ttl_ms.min(self.cfg.want_ttl_ms));
+        let expires = now + Time::from(entry.ttl_ms).min(full);
         let Some(custody) = self.custody.get_mut(&entry.cid) else {
             outbox.have(from, entry.cid, 0);
             return;
         };
-        if custody.copies == 1 && expires > custody.interest_until + margin {
+        // How long ago the wanting node was (transitively) met: by us, and by the neighbour.
+        let age = |expiry: Time| (now + full).saturating_sub(expiry);
+        let ours = if custody.interest_until == 0 { Time::MAX } else { age(custody.interest_until) };
+        let theirs = age(expires);
+        // At least twice as fresh, and by a margin: each hand-over halves the age, so a copy moves a few times
+        // toward the requester instead of wandering between nodes with similar news.
+        if custody.copies == 1 && theirs.saturating_add(margin) < ours && theirs.saturating_mul(2) <= ours {
             outbox.offer(from, entry.cid, 1);
             self.offers.insert((from, entry.cid), 1);
             self.stats.offers_sent += 1;

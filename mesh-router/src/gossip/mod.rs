@@ -168,8 +168,8 @@ pub struct RouterConfig {
     pub max_carries: usize,
     /// Most spray offers made to one neighbour when it connects.
     pub offers_per_encounter: usize,
-    /// A carrier down to its last copy hands it to a neighbour whose want for the CID expires this much later than
-    /// any want the carrier has heard (the neighbour met the wanting node more recently), ms.
+    /// A carrier down to its last copy hands it to a neighbour whose want for the CID is at least twice as fresh as
+    /// any want the carrier has heard, and fresher by at least this much, ms.
     pub focus_margin_ms: u32,
     /// Relays other nodes' wants and carries copies for them; off, the node only answers for what it holds (the
     /// energy-budget policy turns this off when the battery share is too small).

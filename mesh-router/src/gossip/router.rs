@@ -39,6 +39,8 @@ pub struct Router<P: PeerKey> {
     slot_waiters: BTreeSet<Cid>,
     seen: SeenIds,
     id_counter: u64,
+    /// Further copies the store can take in custody now (the driver says; unbounded until it does).
+    carry_room: usize,
     out: VecDeque<Action<P>>,
     pub(super) stats: RouterStats,
 }
@@ -71,6 +73,7 @@ impl<P: PeerKey> Router<P> {
             slot_waiters: BTreeSet::new(),
             seen,
             id_counter: 0,
+            carry_room: usize::MAX,
             out: VecDeque::new(),
             stats: RouterStats::default(),
         }
@@ -201,6 +204,13 @@ impl<P: PeerKey> Router<P> {
     /// Copies of `cid` this node may still hand out (0: it holds no custody, so the store may evict it first).
     pub fn spray_budget(&self, cid: &Cid) -> u32 {
         self.custody.get(cid).map_or(0, |c| c.copies)
+    }
+
+    /// How many more copies the store can take in custody without evicting blocks in custody. Offers beyond that
+    /// are declined: taking a copy by evicting another carrier's copy only trades one message's chances for
+    /// another's, at the cost of a transfer.
+    pub fn set_carry_room(&mut self, copies: usize) {
+        self.carry_room = copies;
     }
 
     /// The store evicted `cid`.
@@ -397,7 +407,8 @@ impl<P: PeerKey> Router<P> {
             return;
         }
         let per_neighbor_full = neighbor.wants >= self.cfg.max_wants_per_neighbor;
-        let state = self.wants.entry(entry.cid).or_insert_with(|| WantState::new(entry.id, entry.hops_left));
+        let hops_left = entry.hops_left.saturating_sub(1);
+        let state = self.wants.entry(entry.cid).or_insert_with(|| WantState::new(entry.id, hops_left));
         if !state.requesters.contains_key(&from) {
             if per_neighbor_full {
                 self.stats.wants_table_full += 1;
@@ -500,7 +511,10 @@ impl<P: PeerKey> Router<P> {
             return;
         }
         let carrying = self.wants.values().filter(|w| w.carry.is_some()).count();
-        if !self.cfg.relay || carrying >= self.cfg.max_carries || self.wants.len() >= self.cfg.max_wants {
+        if !self.cfg.relay
+            || carrying >= self.cfg.max_carries.min(self.carry_room)
+            || self.wants.len() >= self.cfg.max_wants
+        {
             return;
         }
         let mut state = WantState::new(0, 0);

@@ -28,6 +28,11 @@ impl Buffer {
         Self { capacity, used: 0, items: BTreeMap::new() }
     }
 
+    /// Capacity, bytes.
+    pub fn capacity(&self) -> u64 {
+        self.capacity
+    }
+
     /// Whether `msg` is stored.
     pub fn contains(&self, msg: MsgIdx) -> bool {
         self.items.contains_key(&msg)

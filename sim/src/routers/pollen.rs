@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use pollen_router::cid::Cid;
 use pollen_router::gossip::wire::WireMessage;
-use pollen_router::gossip::{Action, Control, Router, RouterConfig};
+use pollen_router::gossip::{Action, Control, Router, RouterConfig, RouterStats};
 use pollen_router::unixfs::{cid_v1_sha256, RAW_CODEC};
 
 use super::buffer::{Buffer, Held};
@@ -20,6 +20,10 @@ use crate::model::{MessageSpec, NodeId, Time};
 #[derive(Debug)]
 pub struct PollenShared {
     cids: Vec<Cid>,
+    /// The largest message: the unit of carry room.
+    max_size: u64,
+    /// When each message was created: the oldest has the least lifetime left.
+    created: Vec<Time>,
     index: BTreeMap<Cid, MsgIdx>,
 }
 
@@ -28,7 +32,8 @@ impl PollenShared {
     pub fn new(messages: &[MessageSpec]) -> Arc<Self> {
         let cids: Vec<Cid> = messages.iter().map(|m| cid_v1_sha256(RAW_CODEC, &m.id.to_le_bytes())).collect();
         let index = cids.iter().enumerate().map(|(i, c)| (*c, i)).collect();
-        Arc::new(Self { cids, index })
+        let max_size = messages.iter().map(|m| m.size).max().unwrap_or(1).max(1);
+        Arc::new(Self { cids, index, max_size, created: messages.iter().map(|m| m.created).collect() })
     }
 }
 
@@ -61,6 +66,11 @@ impl PollenNode {
         }
     }
 
+    /// The router core's counters.
+    pub fn stats(&self) -> RouterStats {
+        self.router.stats()
+    }
+
     /// Carries out what the router asked for.
     fn pump(&mut self, ctx: &mut Ctx<Control>) {
         while let Some(action) = self.router.poll_action() {
@@ -88,11 +98,25 @@ impl PollenNode {
         }
     }
 
-    /// Stores a message, evicting blocks without custody first, then the oldest.
+    /// Tells the router how many more copies fit beside the blocks it has in custody.
+    fn update_carry_room(&mut self) {
+        let custody: u64 = self
+            .buffer
+            .iter()
+            .filter(|(m, _)| self.router.spray_budget(&self.shared.cids[*m]) > 0)
+            .map(|(_, h)| h.size)
+            .sum();
+        let room = self.buffer.capacity().saturating_sub(custody) / self.shared.max_size;
+        self.router.set_carry_room(usize::try_from(room).unwrap_or(usize::MAX));
+    }
+
+    /// Stores a message, evicting blocks without custody first, then those with the least lifetime left (the
+    /// oldest messages): under a full buffer a young message has more time to reach its destination.
     fn store(&mut self, now: Time, msg: MsgIdx, size: u64) -> bool {
         let router = &self.router;
         let cids = &self.shared.cids;
-        let rank = |m: MsgIdx, h: &Held| (router.spray_budget(&cids[m]) > 0, h.since);
+        let created = &self.shared.created;
+        let rank = |m: MsgIdx, _: &Held| (router.spray_budget(&cids[m]) > 0, created[m]);
         let Some(evicted) = self.buffer.insert(msg, size, now, rank) else { return false };
         for m in evicted {
             self.router.forget(&self.shared.cids[m]);
@@ -131,6 +155,9 @@ impl Protocol for PollenNode {
     }
 
     fn control(&mut self, ctx: &mut Ctx<Control>, from: NodeId, msg: Control) {
+        if matches!(msg, Control::Have(_)) {
+            self.update_carry_room();
+        }
         self.router.handle(ctx.now(), from, msg);
         self.pump(ctx);
     }
@@ -168,5 +195,31 @@ impl Protocol for PollenNode {
     fn timer(&mut self, ctx: &mut Ctx<Control>) {
         self.router.handle_timeout(ctx.now());
         self.pump(ctx);
+    }
+
+    fn summarize(nodes: &[Self]) -> Option<String> {
+        let mut t = RouterStats::default();
+        for s in nodes.iter().map(PollenNode::stats) {
+            t.wants_in += s.wants_in;
+            t.wants_forwarded += s.wants_forwarded;
+            t.requests_sent += s.requests_sent;
+            t.request_timeouts += s.request_timeouts;
+            t.blocks_sent += s.blocks_sent;
+            t.offers_sent += s.offers_sent;
+            t.carries += s.carries;
+            t.focus_handovers += s.focus_handovers;
+        }
+        Some(format!(
+            "wants in {} forwarded {}; requests {} (timed out {}); blocks sent {}; offers {}; carries {}; focus \
+             hand-overs {}",
+            t.wants_in,
+            t.wants_forwarded,
+            t.requests_sent,
+            t.request_timeouts,
+            t.blocks_sent,
+            t.offers_sent,
+            t.carries,
+            t.focus_handovers
+        ))
     }
 }

@@ -394,3 +394,13 @@ fn a_node_that_does_not_relay_answers_only_for_what_it_holds() {
     assert_eq!(net.routers[1].wanted(), 0);
     assert!(!net.got(2, x), "nobody relayed the want");
 }
+
+#[test]
+fn a_want_travels_no_further_than_its_hop_budget() {
+    let cfg = RouterConfig { want_hops: 2, ..RouterConfig::default() };
+    let mut net = Net::with_config(5, &line(5), cfg);
+    net.routers[0].want(net.now, cid(17));
+    net.pump();
+    let reached: Vec<usize> = (1..5).filter(|i| net.routers[*i].wanted() > 0).collect();
+    assert_eq!(reached, vec![1, 2], "two hops from the requester, no further");
+}
