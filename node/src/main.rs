@@ -1,4 +1,6 @@
-//! `pollen`: run a node, import a file, fetch a file.
+//! `pollen`: run a node, import a file, fetch a file, run the field simulator.
+
+mod sim_cmd;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -67,6 +69,8 @@ enum Command {
         #[arg(long, default_value_t = 300)]
         timeout: u64,
     },
+    /// Runs the field simulator: Pollen and baselines on the same contacts; prints a summary, writes an HTML report.
+    Sim(sim_cmd::SimArgs),
 }
 
 fn main() -> ExitCode {
@@ -74,7 +78,14 @@ fn main() -> ExitCode {
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
         .with_writer(std::io::stderr)
         .init();
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return usage_error(e),
+    };
+    if let Command::Sim(args) = cli.command {
+        // The simulator runs on plain threads; it needs no async runtime.
+        return report(sim_cmd::run(args));
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(r) => r,
         Err(e) => {
@@ -82,7 +93,12 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(cli)) {
+    report(runtime.block_on(run(cli)))
+}
+
+/// Prints an error as one line and turns the result into the exit code.
+fn report(result: Result<()>) -> ExitCode {
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("pollen: error: {e:#}");
@@ -91,11 +107,27 @@ fn main() -> ExitCode {
     }
 }
 
+/// A bad flag value is reported on one line that names the flag (clap's own message adds a usage hint below it);
+/// help, version and structural mistakes keep clap's full output.
+fn usage_error(e: clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    match e.kind() {
+        ErrorKind::InvalidValue | ErrorKind::ValueValidation => {
+            let text = e.to_string();
+            let first = text.lines().next().unwrap_or_default();
+            eprintln!("pollen: {first}");
+            ExitCode::from(2)
+        }
+        _ => e.exit(),
+    }
+}
+
 async fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Node { listen, store, ble } => node(listen, store, ble).await,
         Command::Put { file, store } => put(file, store).await,
         Command::Get { cid, peer, out, store, timeout } => get(&cid, peer, out, store, timeout).await,
+        Command::Sim(args) => sim_cmd::run(args),
     }
 }
 
