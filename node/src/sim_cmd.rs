@@ -306,6 +306,8 @@ impl Bar {
                 .unwrap_or_else(|_| ProgressStyle::default_bar())
                 .progress_chars("=> "),
         );
+        // Contact extraction reports only its start and end; the tick keeps the elapsed time moving meanwhile.
+        bar.enable_steady_tick(std::time::Duration::from_millis(250));
         let r = cfg.routers;
         let sweep = if r.energy_sweep { cfg.energy_budgets.len() } else { 0 };
         // The oracle reports no progress; it is quick next to the engine runs.
