@@ -115,7 +115,13 @@ fn usage_error(e: clap::Error) -> ExitCode {
         ErrorKind::InvalidValue | ErrorKind::ValueValidation => {
             let text = e.to_string();
             let first = text.lines().next().unwrap_or_default();
-            eprintln!("pollen: {first}");
+            // clap lists the accepted values on a later line; keep them on this one.
+            match e.get(clap::error::ContextKind::ValidValue) {
+                Some(clap::error::ContextValue::Strings(valid)) => {
+                    eprintln!("pollen: {first} (possible values: {})", valid.join(", "))
+                }
+                _ => eprintln!("pollen: {first}"),
+            }
             ExitCode::from(2)
         }
         _ => e.exit(),

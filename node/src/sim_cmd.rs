@@ -13,8 +13,9 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use pollen_sim::mobility::RandomWaypointConfig;
 use pollen_sim::model::{Time, SECOND};
 use pollen_sim::radio::RadioProfile;
-use pollen_sim::run::{prepare, simulate, RouterSet, Scenario, SimConfig};
+use pollen_sim::run::{prepare, simulate, RouterSet, Scenario, SimConfig, SimError};
 use pollen_sim::trace::{read_trace_file, TraceFile};
+use pollen_sim::workload::WorkloadError;
 
 /// Where the nodes come from when no `--trace` is given.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -130,6 +131,10 @@ pub fn run(args: SimArgs) -> Result<()> {
         Ok(p) => p,
         Err(e) => {
             bar.clear();
+            if let SimError::Workload(WorkloadError::TooFewEndpoints(_)) = e {
+                // In the field scenario the relay points send nothing, so a tiny --nodes can leave one sender.
+                bail!("{e} (raise --nodes)");
+            }
             bail!("{e}");
         }
     };

@@ -201,6 +201,8 @@ fn bad_flags_give_one_line() {
         (&["sim", "--duration", "-5"][..], "--duration"),
         (&["sim", "--link-rate", "fast"][..], "--link-rate"),
         (&["sim", "--area", "10x10"][..], "--area"),
+        (&["sim", "--radio", "lora"][..], "--radio"),
+        (&["sim", "--nodes", "2"][..], "--nodes"),
         (&["sim", "--trace", "/nonexistent/pollen-trace.one"][..], "pollen-trace.one"),
     ] {
         let out = pollen(args);
