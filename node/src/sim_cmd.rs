@@ -275,8 +275,19 @@ pub fn config(args: &SimArgs) -> Result<SimConfig> {
     Ok(cfg)
 }
 
-/// Refuses a generated workload so large it would exhaust memory before the run starts.
+/// Refuses a generated workload so large it would exhaust memory before the run starts, and messages so large that
+/// one transfer would outlast the simulator's clock.
 fn check_workload_size(cfg: &SimConfig) -> Result<()> {
+    let largest = match &cfg.scenario {
+        Scenario::Contacts { messages, .. } if !messages.is_empty() => messages.iter().map(|m| m.size).max(),
+        _ => Some(cfg.workload.size.1),
+    };
+    if let Some(size) = largest {
+        let rate = cfg.radio.rate_bytes_per_s;
+        if size as f64 / rate * 1000.0 > MAX_DURATION as f64 {
+            bail!("a {size}-byte message would take more than 10 years to send at {rate} bytes/s; raise --link-rate");
+        }
+    }
     let duration = match &cfg.scenario {
         Scenario::Contacts { messages, .. } if !messages.is_empty() => return Ok(()),
         Scenario::Contacts { trace, .. } if cfg.duration == 0 => trace.duration,
@@ -386,7 +397,9 @@ fn number_of(text: &str) -> Result<f64, String> {
 /// Bytes: a number with an optional k/M/G (×1000) or Ki/Mi/Gi (×1024) suffix, optionally followed by `B`.
 pub fn parse_bytes(text: &str) -> Result<f64, String> {
     let t = text.trim();
-    let split = t.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(t.len());
+    // A number such as `2.5e6` has a letter in it but no unit.
+    let split =
+        if t.parse::<f64>().is_ok() { t.len() } else { t.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(t.len()) };
     let (number, unit) = t.split_at(split);
     let unit = unit.strip_suffix('B').unwrap_or(unit);
     let factor = match unit {
@@ -403,12 +416,12 @@ pub fn parse_bytes(text: &str) -> Result<f64, String> {
     if bytes >= 2f64.powi(53) {
         return Err(format!("`{text}` is too large"));
     }
-    Ok(bytes.round())
+    Ok(bytes)
 }
 
 /// Whole bytes, at least one.
 fn parse_positive_bytes(text: &str) -> Result<u64, String> {
-    let b = parse_bytes(text)?;
+    let b = parse_bytes(text)?.round();
     if b < 1.0 {
         return Err("must be at least one byte".into());
     }
@@ -460,10 +473,11 @@ fn parse_buffer(text: &str) -> Result<u64, String> {
     parse_positive_bytes(text)
 }
 
+/// A link rate of at least one byte per second: slower links only make transfer times overflow the clock.
 fn parse_rate(text: &str) -> Result<f64, String> {
     match parse_bytes(text)? {
-        r if r > 0.0 => Ok(r),
-        _ => Err("must be more than zero".into()),
+        r if r >= 1.0 => Ok(r),
+        _ => Err("must be at least 1 byte per second".into()),
     }
 }
 
@@ -542,7 +556,11 @@ mod tests {
         assert!(parse_area("0x5").is_err());
         assert_eq!(parse_buffer("5M"), Ok(5_000_000));
         assert_eq!(parse_rate("250k"), Ok(250_000.0));
+        assert_eq!(parse_rate("2.5e5"), Ok(250_000.0));
+        assert!(parse_rate("inf").is_err());
         assert!(parse_rate("0").is_err());
+        assert_eq!(parse_rate("1.5"), Ok(1.5));
+        assert!(parse_rate("0.5").is_err());
         assert!(parse_count("0").is_err());
         assert!(parse_hops("256").is_err());
     }

@@ -203,6 +203,7 @@ fn bad_flags_give_one_line() {
         (&["sim", "--area", "10x10"][..], "--area"),
         (&["sim", "--radio", "lora"][..], "--radio"),
         (&["sim", "--nodes", "2"][..], "--nodes"),
+        (&["sim", "--link-rate", "1", "--msg-size", "1G"][..], "--link-rate"),
         (&["sim", "--trace", "/nonexistent/pollen-trace.one"][..], "pollen-trace.one"),
     ] {
         let out = pollen(args);
