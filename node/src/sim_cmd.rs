@@ -307,6 +307,9 @@ fn check_workload_size(cfg: &SimConfig) -> Result<()> {
 /// equal share. Stages run on two threads at once, so the bar's message lists the stages under way.
 struct Bar {
     bar: ProgressBar,
+    /// Stages the run will report.
+    count: usize,
+    /// Fraction done of each stage seen so far.
     stages: Mutex<BTreeMap<String, f64>>,
 }
 
@@ -326,23 +329,20 @@ impl Bar {
         bar.enable_steady_tick(std::time::Duration::from_millis(250));
         let r = cfg.routers;
         let sweep = if r.energy_sweep { cfg.energy_budgets.len() } else { 0 };
-        // The oracle reports no progress; it is quick next to the engine runs.
-        let stages = 2 + usize::from(r.direct) + usize::from(r.spray_and_wait) + sweep;
-        let mut map = BTreeMap::new();
-        map.insert(String::new(), -(stages as f64));
-        Self { bar, stages: Mutex::new(map) }
+        // "contacts" and "pollen", then the baselines and budgets; the oracle reports no progress (it is quick next
+        // to the engine runs).
+        let count = 2 + usize::from(r.direct) + usize::from(r.spray_and_wait) + sweep;
+        Self { bar, count, stages: Mutex::new(BTreeMap::new()) }
     }
 
     fn update(&self, stage: &str, fraction: f64) {
         let Ok(mut stages) = self.stages.lock() else { return };
         let fraction = if fraction.is_finite() { fraction.clamp(0.0, 1.0) } else { 0.0 };
         stages.insert(stage.to_string(), fraction);
-        // The empty key holds minus the stage count (kept in the map so one lock guards both).
-        let count = stages.get("").map_or(1.0, |c| -c).max(1.0);
-        let done: f64 = stages.iter().filter(|(k, _)| !k.is_empty()).map(|(_, f)| f).sum();
-        let running: Vec<&str> =
-            stages.iter().filter(|(k, f)| !k.is_empty() && **f < 1.0).map(|(k, _)| k.as_str()).collect();
-        self.bar.set_position(((done / count).min(1.0) * BAR_TICKS as f64) as u64);
+        let done: f64 = stages.values().sum();
+        let running: Vec<&str> = stages.iter().filter(|(_, f)| **f < 1.0).map(|(k, _)| k.as_str()).collect();
+        let whole = (done / self.count.max(1) as f64).min(1.0);
+        self.bar.set_position((whole * BAR_TICKS as f64) as u64);
         self.bar.set_message(running.join(", "));
     }
 
