@@ -57,6 +57,36 @@ pub fn contacts_from_mobility<M: Mobility + ?Sized>(
     ContactTrace { nodes, duration, events }
 }
 
+/// How long a BLE link outlives a fade: Pollen's link session declares a silent link dead after 6 s
+/// (`docs/ble-link.md`, liveness), and the platform's supervision timeout is longer still. Two phones that drift out
+/// of range and back within this time keep their link.
+pub const LINK_GRACE_MS: Time = 6_000;
+
+/// Joins contacts of a pair separated by at most `grace` ms: the link survives the gap, so the pair's down and
+/// following up are dropped. Without this, two phones standing at the edge of range would set up a new link every
+/// tick, which no radio does (and which would dominate the cost of a crowded run).
+pub fn bridge_gaps(trace: ContactTrace, grace: Time) -> ContactTrace {
+    let mut out: Vec<Option<ContactEvent>> = Vec::with_capacity(trace.events.len());
+    let mut pending_down: std::collections::HashMap<(NodeId, NodeId), usize> = std::collections::HashMap::new();
+    for event in trace.events {
+        let pair = (event.a, event.b);
+        if event.up {
+            let bridged = pending_down.remove(&pair).and_then(|i| {
+                let down = out[i].as_ref()?;
+                (event.t.saturating_sub(down.t) <= grace).then_some(i)
+            });
+            match bridged {
+                Some(i) => out[i] = None,
+                None => out.push(Some(event)),
+            }
+        } else {
+            pending_down.insert(pair, out.len());
+            out.push(Some(event));
+        }
+    }
+    ContactTrace { nodes: trace.nodes, duration: trace.duration, events: out.into_iter().flatten().collect() }
+}
+
 /// Appends the changes from `prev` to `cur` (both sorted) at time `t`: downs first, then ups.
 fn diff(
     prev: &[(NodeId, NodeId)],
@@ -464,5 +494,34 @@ mod tests {
         let s = snapshot(&mut m, 3 * SECOND, 20.0);
         assert_eq!((s.t, s.positions.len(), s.links.len()), (3 * SECOND, 3, 3));
         assert_eq!(s.roles, vec!["phone"; 3]);
+    }
+
+    #[test]
+    fn short_fades_keep_the_link_and_long_ones_end_it() {
+        let ev = |t: Time, a: NodeId, b: NodeId, up: bool| ContactEvent { t, a, b, up };
+        let trace = ContactTrace {
+            nodes: 3,
+            duration: 100 * SECOND,
+            events: vec![
+                ev(0, 0, 1, true),
+                ev(SECOND, 1, 2, true),
+                ev(10 * SECOND, 0, 1, false),
+                ev(12 * SECOND, 0, 1, true), // back after 2 s: the same link
+                ev(20 * SECOND, 1, 2, false),
+                ev(40 * SECOND, 1, 2, true), // back after 20 s: a new contact
+                ev(50 * SECOND, 0, 1, false),
+            ],
+        };
+        let bridged = bridge_gaps(trace, LINK_GRACE_MS);
+        assert_eq!(
+            bridged.events,
+            vec![
+                ev(0, 0, 1, true),
+                ev(SECOND, 1, 2, true),
+                ev(20 * SECOND, 1, 2, false),
+                ev(40 * SECOND, 1, 2, true),
+                ev(50 * SECOND, 0, 1, false),
+            ]
+        );
     }
 }

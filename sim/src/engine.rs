@@ -3,7 +3,7 @@
 //! same seed gives the same run.
 
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, BinaryHeap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap, VecDeque};
 
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
@@ -194,6 +194,9 @@ pub struct Engine<'a, P: Protocol> {
     active: Vec<usize>,
     /// Contacts waiting for a free link slot on one of their ends.
     waiting: BTreeMap<(NodeId, NodeId), u64>,
+    /// The waiting contacts of each node: only a freed node's contacts can be admitted, and a dense crowd has
+    /// many waiting.
+    waiting_at: Vec<BTreeSet<(NodeId, NodeId)>>,
     events: BinaryHeap<Reverse<(Time, u64, Event)>>,
     seq: u64,
     timers: Vec<Option<Time>>,
@@ -225,6 +228,7 @@ impl<'a, P: Protocol> Engine<'a, P> {
             links: BTreeMap::new(),
             active: vec![0; n],
             waiting: BTreeMap::new(),
+            waiting_at: vec![BTreeSet::new(); n],
             events: BinaryHeap::new(),
             seq: 0,
             timers: vec![None; n],
@@ -254,8 +258,10 @@ impl<'a, P: Protocol> Engine<'a, P> {
             if now > duration {
                 break;
             }
-            if now * 100 / duration.max(1) > reported {
-                reported = now * 100 / duration.max(1);
+            // In u128: a trace's times may be large enough for `now * 100` to overflow.
+            let percent = (u128::from(now) * 100 / u128::from(duration.max(1))) as u64;
+            if percent > reported {
+                reported = percent;
                 progress(reported as f64 / 100.0);
             }
             if contact_t == Some(now) {
@@ -299,7 +305,7 @@ impl<'a, P: Protocol> Engine<'a, P> {
     }
 
     fn contact_down(&mut self, now: Time, a: NodeId, b: NodeId) {
-        self.waiting.remove(&(a, b));
+        self.stop_waiting(a, b);
         let Some(link) = self.links.get_mut(&(a, b)) else { return };
         link.epoch += 1;
         if !link.up {
@@ -316,16 +322,30 @@ impl<'a, P: Protocol> Engine<'a, P> {
         self.energy.link_down(now, b);
         self.call(now, a, |p, ctx| p.link_down(ctx, b));
         self.call(now, b, |p, ctx| p.link_down(ctx, a));
-        self.admit_waiting(now);
+        self.admit_waiting(now, a, b);
     }
 
-    fn admit_waiting(&mut self, now: Time) {
-        let ready: Vec<((NodeId, NodeId), u64)> =
-            self.waiting.iter().filter(|((a, b), _)| self.free(*a) && self.free(*b)).map(|(k, e)| (*k, *e)).collect();
-        for ((a, b), epoch) in ready {
-            if self.free(a) && self.free(b) {
-                self.waiting.remove(&(a, b));
-                self.open(now, a, b, epoch);
+    fn start_waiting(&mut self, a: NodeId, b: NodeId, epoch: u64) {
+        self.waiting.insert((a, b), epoch);
+        self.waiting_at[a as usize].insert((a, b));
+        self.waiting_at[b as usize].insert((a, b));
+    }
+
+    fn stop_waiting(&mut self, a: NodeId, b: NodeId) -> Option<u64> {
+        self.waiting_at[a as usize].remove(&(a, b));
+        self.waiting_at[b as usize].remove(&(a, b));
+        self.waiting.remove(&(a, b))
+    }
+
+    /// A slot freed at `a` and at `b`: contacts waiting at either end may open now, in pair order.
+    fn admit_waiting(&mut self, now: Time, a: NodeId, b: NodeId) {
+        let candidates: BTreeSet<(NodeId, NodeId)> =
+            self.waiting_at[a as usize].union(&self.waiting_at[b as usize]).copied().collect();
+        for (x, y) in candidates {
+            if self.free(x) && self.free(y) {
+                if let Some(epoch) = self.stop_waiting(x, y) {
+                    self.open(now, x, y, epoch);
+                }
             }
         }
     }
@@ -355,7 +375,7 @@ impl<'a, P: Protocol> Engine<'a, P> {
                 if self.free(a) && self.free(b) {
                     self.open(now, a, b, epoch);
                 } else {
-                    self.waiting.insert((a, b), epoch);
+                    self.start_waiting(a, b, epoch);
                 }
             }
             Event::FrameDone { a, b, dir, epoch } => self.frame_done(now, a, b, dir, epoch),
@@ -437,7 +457,7 @@ impl<'a, P: Protocol> Engine<'a, P> {
         let Some(link) = self.links.get_mut(&(a, b)) else { return };
         let Some(frame) = link.dirs[dir].queue.pop_front() else { return };
         let bytes = frame.bytes();
-        let done = now + ((bytes as f64 / rate) * 1000.0).ceil() as Time;
+        let done = now.saturating_add(((bytes as f64 / rate) * 1000.0).ceil() as Time);
         let epoch = link.epoch;
         if matches!(frame, Frame::Block { .. }) {
             self.tally.block_transmissions += 1;

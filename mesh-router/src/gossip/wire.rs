@@ -183,38 +183,56 @@ fn cid_list(cids: &[Cid]) -> pb::CidList {
     pb::CidList { cids: cids.iter().map(Cid::to_bytes).collect() }
 }
 
+impl Control {
+    /// Bytes this message takes on the wire, length prefix included, without encoding it (the simulator charges
+    /// airtime for every control message).
+    pub fn framed_len(&self) -> usize {
+        framed(pb::Envelope { version: WIRE_VERSION, body: Some(self.body()) }.encoded_len())
+    }
+
+    fn body(&self) -> pb::Body {
+        match self {
+            Control::Summary { own, near } => pb::Body::Summary(pb::Summary {
+                own: own.bits().to_vec(),
+                near: near.bits().to_vec(),
+                hashes: u32::from(own.hashes()),
+            }),
+            Control::Want(entries) => pb::Body::Want(pb::WantList {
+                entries: entries
+                    .iter()
+                    .map(|w| pb::WantEntry {
+                        cid: w.cid.to_bytes(),
+                        id: w.id,
+                        hops_left: u32::from(w.hops_left),
+                        ttl_ms: w.ttl_ms,
+                    })
+                    .collect(),
+            }),
+            Control::Cancel(c) => pb::Body::Cancel(cid_list(c)),
+            Control::Have(entries) => pb::Body::Have(pb::HaveList {
+                entries: entries
+                    .iter()
+                    .map(|h| pb::HaveEntry { cid: h.cid.to_bytes(), hops: u32::from(h.hops), copies: h.copies })
+                    .collect(),
+            }),
+            Control::DontHave(c) => pb::Body::DontHave(cid_list(c)),
+            Control::Request(c) => pb::Body::Request(cid_list(c)),
+        }
+    }
+}
+
+/// Length of a body of `len` bytes behind its unsigned-varint prefix.
+fn framed(len: usize) -> usize {
+    let mut prefix = unsigned_varint::encode::usize_buffer();
+    unsigned_varint::encode::usize(len, &mut prefix).len() + len
+}
+
 impl WireMessage {
     /// Encodes the envelope body (without the length prefix).
     pub fn encode(&self) -> Vec<u8> {
         let body = match self {
             WireMessage::Block { cid, data } => pb::Body::Block(pb::Block { cid: cid.to_bytes(), data: data.clone() }),
-            WireMessage::Control(c) => match c {
-                Control::Summary { own, near } => pb::Body::Summary(pb::Summary {
-                    own: own.bits().to_vec(),
-                    near: near.bits().to_vec(),
-                    hashes: u32::from(own.hashes()),
-                }),
-                Control::Want(entries) => pb::Body::Want(pb::WantList {
-                    entries: entries
-                        .iter()
-                        .map(|w| pb::WantEntry {
-                            cid: w.cid.to_bytes(),
-                            id: w.id,
-                            hops_left: u32::from(w.hops_left),
-                            ttl_ms: w.ttl_ms,
-                        })
-                        .collect(),
-                }),
-                Control::Cancel(c) => pb::Body::Cancel(cid_list(c)),
-                Control::Have(entries) => pb::Body::Have(pb::HaveList {
-                    entries: entries
-                        .iter()
-                        .map(|h| pb::HaveEntry { cid: h.cid.to_bytes(), hops: u32::from(h.hops), copies: h.copies })
-                        .collect(),
-                }),
-                Control::DontHave(c) => pb::Body::DontHave(cid_list(c)),
-                Control::Request(c) => pb::Body::Request(cid_list(c)),
-            },
+            WireMessage::Control(c) => c.body(),
         };
         pb::Envelope { version: WIRE_VERSION, body: Some(body) }.encode_to_vec()
     }
@@ -316,5 +334,46 @@ impl EnvelopeDecoder {
         let prefix = self.buf.len() - rest.len();
         let frame = self.buf.split_to(prefix + len);
         WireMessage::decode(&frame[prefix..]).map(Some)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::unixfs::{cid_v1_sha256, RAW_CODEC};
+
+    fn cid(n: u32) -> Cid {
+        cid_v1_sha256(RAW_CODEC, &n.to_le_bytes())
+    }
+
+    proptest! {
+        /// The length the simulator charges is the length the codec writes, for every kind of control message.
+        #[test]
+        fn framed_len_is_the_encoded_length(
+            kind in 0u8..6,
+            items in proptest::collection::vec((any::<u32>(), any::<u64>(), any::<u8>(), any::<u32>()), 0..300),
+            bloom_bytes in 1usize..4096,
+        ) {
+            let cids: Vec<Cid> = items.iter().map(|i| cid(i.0)).collect();
+            let control = match kind {
+                0 => Control::Want(
+                    items.iter().map(|&(c, id, hops_left, ttl_ms)| WantEntry { cid: cid(c), id, hops_left, ttl_ms }).collect(),
+                ),
+                1 => Control::Have(
+                    items.iter().map(|&(c, _, hops, copies)| HaveEntry { cid: cid(c), hops, copies }).collect(),
+                ),
+                2 => Control::Cancel(cids),
+                3 => Control::DontHave(cids),
+                4 => Control::Request(cids),
+                _ => {
+                    let mut own = Bloom::new(bloom_bytes, 3);
+                    cids.iter().for_each(|c| own.insert(c));
+                    Control::Summary { near: Bloom::new(bloom_bytes, 3), own }
+                }
+            };
+            prop_assert_eq!(control.framed_len(), WireMessage::Control(control.clone()).encode_framed().len());
+        }
     }
 }

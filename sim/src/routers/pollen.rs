@@ -8,7 +8,6 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use pollen_router::cid::Cid;
-use pollen_router::gossip::wire::WireMessage;
 use pollen_router::gossip::{Action, Control, Router, RouterConfig, RouterStats};
 use pollen_router::unixfs::{cid_v1_sha256, RAW_CODEC};
 
@@ -39,7 +38,7 @@ impl PollenShared {
 
 /// Length prefix plus the envelope: what a control message costs on the link.
 fn wire_bytes(msg: &Control) -> u64 {
-    WireMessage::Control(msg.clone()).encode_framed().len() as u64
+    msg.framed_len() as u64
 }
 
 /// One node running the Pollen router core.
