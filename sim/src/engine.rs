@@ -3,7 +3,7 @@
 //! same seed gives the same run.
 
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, BTreeSet, BinaryHeap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap, VecDeque};
 
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
@@ -149,7 +149,7 @@ impl<M> Default for Direction<M> {
 }
 
 struct Link<M> {
-    /// Increments when the pair reconnects, so stale completion events are ignored.
+    /// Unique per contact (a run-wide counter), so events of an earlier contact of the pair are ignored.
     epoch: u64,
     up: bool,
     /// [a → b, b → a] with a < b.
@@ -190,7 +190,10 @@ pub struct Engine<'a, P: Protocol> {
     messages: &'a [MessageSpec],
     ttl: Time,
     nodes: Vec<P>,
-    links: BTreeMap<(NodeId, NodeId), Link<P::Msg>>,
+    /// Pairs in contact (linked, setting up, or waiting for a slot); a pair leaves when its contact ends, so the
+    /// table is as large as the contacts open now, not every pair that ever met.
+    links: HashMap<(NodeId, NodeId), Link<P::Msg>>,
+    next_epoch: u64,
     active: Vec<usize>,
     /// Contacts waiting for a free link slot on one of their ends.
     waiting: BTreeMap<(NodeId, NodeId), u64>,
@@ -225,7 +228,8 @@ impl<'a, P: Protocol> Engine<'a, P> {
             messages,
             ttl,
             nodes,
-            links: BTreeMap::new(),
+            links: HashMap::new(),
+            next_epoch: 0,
             active: vec![0; n],
             waiting: BTreeMap::new(),
             waiting_at: vec![BTreeSet::new(); n],
@@ -297,24 +301,18 @@ impl<'a, P: Protocol> Engine<'a, P> {
     }
 
     fn contact_up(&mut self, now: Time, a: NodeId, b: NodeId) {
-        let link = self.links.entry((a, b)).or_insert_with(|| Link { epoch: 0, up: false, dirs: Default::default() });
-        link.epoch += 1;
-        let epoch = link.epoch;
+        self.next_epoch += 1;
+        let epoch = self.next_epoch;
+        self.links.insert((a, b), Link { epoch, up: false, dirs: Default::default() });
         let setup = self.cfg.sample_setup_ms(&mut self.rng);
         self.schedule(now + setup, Event::LinkReady { a, b, epoch });
     }
 
     fn contact_down(&mut self, now: Time, a: NodeId, b: NodeId) {
         self.stop_waiting(a, b);
-        let Some(link) = self.links.get_mut(&(a, b)) else { return };
-        link.epoch += 1;
+        let Some(link) = self.links.remove(&(a, b)) else { return };
         if !link.up {
             return;
-        }
-        link.up = false;
-        for dir in &mut link.dirs {
-            dir.queue.clear();
-            dir.sending = None;
         }
         self.active[a as usize] -= 1;
         self.active[b as usize] -= 1;
@@ -372,6 +370,9 @@ impl<'a, P: Protocol> Engine<'a, P> {
     fn handle(&mut self, now: Time, event: Event) {
         match event {
             Event::LinkReady { a, b, epoch } => {
+                if self.links.get(&(a, b)).is_none_or(|l| l.epoch != epoch) {
+                    return;
+                }
                 if self.free(a) && self.free(b) {
                     self.open(now, a, b, epoch);
                 } else {
