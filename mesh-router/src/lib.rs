@@ -16,3 +16,8 @@ pub mod energy;
 pub mod gossip;
 pub mod net;
 pub mod unixfs;
+
+/// The README's example, compiled and run as a doctest.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

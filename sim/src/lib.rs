@@ -16,3 +16,8 @@ pub mod routers;
 pub mod run;
 pub mod trace;
 pub mod workload;
+
+/// The README's example, compiled and run as a doctest.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
