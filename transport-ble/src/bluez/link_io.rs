@@ -3,6 +3,8 @@
 use std::io::ErrorKind;
 use std::sync::{Arc, Mutex};
 
+use bluer::gatt::remote::CharacteristicWriteRequest;
+use bluer::gatt::WriteOp;
 use bluer::gatt::{CharacteristicReader, CharacteristicWriter};
 use bluer::l2cap::Stream;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -15,12 +17,26 @@ use crate::driver::{Bearer, DisconnectReason, DriverEvent, LinkId, SendError};
 const L2CAP_READ: usize = 4096;
 
 /// Sends one GATT value on the link's fd; on a full socket, reports busy and arranges one `SendReady`.
+///
+/// A central's first value on a link whose peer takes Write Requests goes out as one (see the module notes on the
+/// BlueZ peripheral's write acquisition); later values wait until it is acknowledged and the write socket acquired.
 pub(super) fn send_gatt(
+    shared: &Arc<Mutex<Shared>>,
     link: LinkId,
     tx: &mut LinkTx,
     data: &[u8],
     events: &mpsc::UnboundedSender<DriverEvent>,
 ) -> Result<(), SendError> {
+    if tx.first_write_busy {
+        // The first write's task sends `SendReady` when it is done.
+        return Err(SendError::Busy);
+    }
+    if let Some(rx) = tx.first_write.take() {
+        tx.first_write_busy = true;
+        let task = tokio::spawn(first_write(shared.clone(), link, rx, data.to_vec(), events.clone()));
+        tx.tasks.push(task.abort_handle());
+        return Ok(());
+    }
     let writer = tx.gatt.clone().ok_or(SendError::NoSuchLink)?;
     if data.len() > writer.mtu() {
         return Err(SendError::TooLarge { len: data.len(), max: writer.mtu() });
@@ -40,6 +56,36 @@ pub(super) fn send_gatt(
             Err(SendError::Busy)
         }
         Err(e) => Err(SendError::Platform(e.to_string())),
+    }
+}
+
+/// Writes a central's first value with a Write Request, then acquires the write socket for every later value.
+/// bluetoothd refuses `WriteValue` while the socket is acquired, hence this order.
+async fn first_write(
+    shared: Arc<Mutex<Shared>>,
+    link: LinkId,
+    rx: bluer::gatt::remote::Characteristic,
+    value: Vec<u8>,
+    events: mpsc::UnboundedSender<DriverEvent>,
+) {
+    let request = CharacteristicWriteRequest { op_type: WriteOp::Request, ..Default::default() };
+    let result = async {
+        rx.write_ext(&value, &request).await?;
+        rx.write_io().await
+    }
+    .await;
+    match result {
+        Ok(writer) => {
+            if let Some(tx) = lock(&shared).links.get_mut(&link) {
+                tx.gatt = Some(Arc::new(writer));
+                tx.first_write_busy = false;
+            }
+            let _ = events.send(DriverEvent::SendReady { link, bearer: Bearer::Gatt });
+        }
+        Err(error) => {
+            tracing::debug!(link = link.0, %error, "first GATT write failed");
+            link_down(&shared, link, DisconnectReason::Other(format!("first GATT write: {error}")), &events);
+        }
     }
 }
 

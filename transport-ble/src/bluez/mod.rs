@@ -19,7 +19,13 @@
 //!   and drops the link). GATT links between BlueZ hosts therefore need `Channels = 1` in the `[GATT]` section of
 //!   `/etc/bluetooth/main.conf`; L2CAP CoC links, which Pollen prefers when both sides can, are not affected;
 //! - a notification written to an AcquireNotify fd reaches every subscribed central, so a BlueZ peripheral serves
-//!   one central at a time.
+//!   one central at a time;
+//! - a BlueZ peripheral (every version up to upstream master) corrupts Write Commands that arrive while it is still
+//!   acquiring its application's write socket, which it starts on a link's first write: `gatt-database.c` queues
+//!   them by pointer into the ATT receive buffer (`pending_write_new` keeps `value` uncopied), so each is delivered
+//!   later with its own length but the bytes of the newest PDU. The RX characteristic therefore also takes Write
+//!   Requests, and a central sends a link's first value as one: bluetoothd answers it only after the value reached
+//!   the application's socket, and every later write finds the socket in place.
 
 mod link_io;
 mod worker;
@@ -30,6 +36,7 @@ pub use bluer;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use bluer::gatt::CharacteristicWriter;
 use bluer::{Address, AddressType};
@@ -72,6 +79,11 @@ pub(crate) struct LinkTx {
     pub(crate) device: DeviceId,
     pub(crate) role: Role,
     pub(crate) gatt: Option<Arc<CharacteristicWriter>>,
+    /// (Central) the peer's RX characteristic while the link's first value still has to go out as a Write Request;
+    /// the write socket is acquired after it (see [`link_io::send_gatt`]).
+    pub(crate) first_write: Option<bluer::gatt::remote::Characteristic>,
+    /// (Central) that first write is in flight: later values wait for its `SendReady`.
+    pub(crate) first_write_busy: bool,
     pub(crate) l2cap: Option<mpsc::Sender<Vec<u8>>>,
     pub(crate) waiting: [bool; 2],
     pub(crate) tasks: Vec<tokio::task::AbortHandle>,
@@ -95,7 +107,19 @@ impl Shared {
     pub(crate) fn new_link(&mut self, device: DeviceId, role: Role) -> LinkId {
         let id = LinkId(self.next_link);
         self.next_link += 1;
-        self.links.insert(id, LinkTx { device, role, gatt: None, l2cap: None, waiting: [false; 2], tasks: Vec::new() });
+        self.links.insert(
+            id,
+            LinkTx {
+                device,
+                role,
+                gatt: None,
+                first_write: None,
+                first_write_busy: false,
+                l2cap: None,
+                waiting: [false; 2],
+                tasks: Vec::new(),
+            },
+        );
         id
     }
 
@@ -128,7 +152,18 @@ pub struct BluezDriver {
     event_tx: mpsc::UnboundedSender<DriverEvent>,
     local: (Address, AddressType),
     worker: tokio::task::JoinHandle<()>,
+    /// This driver's D-Bus connection, kept open for [`SESSION_LINGER`] after the driver is dropped.
+    session: bluer::Session,
 }
+
+/// How long a dropped driver keeps its D-Bus connection open after closing its links' sockets.
+///
+/// bluetoothd (5.66, fixed upstream only in 2026 by a94f99420) frees a central's notification client when the
+/// client's D-Bus connection goes away but leaves it referenced by the acquired notification socket; handling that
+/// socket's hang-up afterwards is a use after free, and bluetoothd died of it (SIGSEGV) in the virtual lab whenever a
+/// process dropped its drivers. When the sockets close first and bluetoothd has handled their hang-ups, the client is
+/// unregistered cleanly before the connection goes.
+pub const SESSION_LINGER: Duration = Duration::from_millis(1500);
 
 impl BluezDriver {
     /// Opens `adapter` (or the default adapter), powers it on, serves the Pollen GATT service and starts the worker.
@@ -150,8 +185,9 @@ impl BluezDriver {
         let shared = Arc::new(Mutex::new(Shared { links: HashMap::new(), next_link: 1 }));
         let (commands, command_rx) = mpsc::unbounded_channel();
         let (event_tx, events) = mpsc::unbounded_channel();
-        let worker = worker::Worker::start(session, adapter, shared.clone(), command_rx, event_tx.clone()).await?;
-        Ok(Self { shared, commands, events, event_tx, local: (address, address_type), worker })
+        let worker =
+            worker::Worker::start(session.clone(), adapter, shared.clone(), command_rx, event_tx.clone()).await?;
+        Ok(Self { shared, commands, events, event_tx, local: (address, address_type), worker, session })
     }
 
     /// This adapter's address.
@@ -165,8 +201,19 @@ impl BluezDriver {
 }
 
 impl Drop for BluezDriver {
+    /// Closes every link's sockets at once and the D-Bus connection [`SESSION_LINGER`] later (see there).
     fn drop(&mut self) {
         self.worker.abort();
+        // Dropping a link aborts its reader and writer tasks, which close its sockets.
+        let links = std::mem::take(&mut lock(&self.shared).links);
+        drop(links);
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            let session = self.session.clone();
+            runtime.spawn(async move {
+                tokio::time::sleep(SESSION_LINGER).await;
+                drop(session);
+            });
+        }
     }
 }
 
@@ -218,7 +265,7 @@ impl BleDriver for BluezDriver {
         let mut shared = lock(&self.shared);
         let tx = shared.links.get_mut(&link).ok_or(SendError::NoSuchLink)?;
         match bearer {
-            Bearer::Gatt => link_io::send_gatt(link, tx, data, &self.event_tx),
+            Bearer::Gatt => link_io::send_gatt(&self.shared, link, tx, data, &self.event_tx),
             Bearer::L2capCoc => link_io::send_l2cap(link, tx, data, &self.event_tx),
         }
     }

@@ -2,6 +2,7 @@
 //! adapter power) runs here, off the synchronous trait methods.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -71,6 +72,8 @@ fn gatt_application(psm: Arc<Mutex<Option<u16>>>) -> (Application, Characteristi
                 Characteristic {
                     uuid: RX_CHARACTERISTIC_UUID,
                     write: Some(CharacteristicWrite {
+                        // Write Requests only for a link's first value (see the module notes), then Write Commands.
+                        write: true,
                         write_without_response: true,
                         method: CharacteristicWriteMethod::Io,
                         ..Default::default()
@@ -243,14 +246,27 @@ impl Worker {
         let (adapter, shared, events, internal) =
             (self.adapter.clone(), self.shared.clone(), self.events.clone(), self.internal.clone());
         tokio::spawn(async move {
-            let result = tokio::time::timeout(CONNECT_TIMEOUT, connect(&adapter, &shared, device, &events)).await;
-            let error = match result {
+            let dev = adapter.device(address_of(device)).ok();
+            let already_up = match &dev {
+                Some(dev) => dev.is_connected().await.unwrap_or(false),
+                None => false,
+            };
+            let made_acl = AtomicBool::new(false);
+            let attempt = connect(&adapter, &shared, device, &events, &made_acl);
+            let error = match tokio::time::timeout(CONNECT_TIMEOUT, attempt).await {
                 Ok(Ok(())) => None,
                 Ok(Err(e)) => Some(e),
                 Err(_) => Some(ConnectError::Platform(format!("no link within {CONNECT_TIMEOUT:?}"))),
             };
             if let Some(error) = error {
-                if let Ok(dev) = adapter.device(address_of(device)) {
+                // Tear down only an LE connection this attempt made. When the peer dialled us at the same moment,
+                // bluetoothd fails our connect with EBUSY (or finds the device connected already): that connection
+                // is the peer's link, and dropping it would fail both dials.
+                let ours = made_acl.load(Ordering::Relaxed)
+                    && !already_up
+                    && !lock(&shared).links.values().any(|l| l.device == device);
+                tracing::debug!(device = %address_of(device), %error, disconnecting = ours, "connect failed");
+                if let (true, Some(dev)) = (ours, dev) {
                     let _ = dev.disconnect().await;
                 }
                 let _ = events.send(DriverEvent::ConnectFailed { device, error });
@@ -452,10 +468,12 @@ async fn connect(
     shared: &Arc<Mutex<Shared>>,
     device: DeviceId,
     events: &mpsc::UnboundedSender<DriverEvent>,
+    made_acl: &AtomicBool,
 ) -> Result<(), ConnectError> {
     let err = |e: bluer::Error| ConnectError::Platform(e.to_string());
     let dev = adapter.device(address_of(device)).map_err(err)?;
     dev.connect().await.map_err(err)?;
+    made_acl.store(true, Ordering::Relaxed);
     let mut rx = None;
     let mut tx = None;
     for service in dev.services().await.map_err(err)? {
@@ -474,13 +492,22 @@ async fn connect(
         return Err(ConnectError::Platform("the device has no Pollen GATT service".into()));
     };
     let reader = tx.notify_io().await.map_err(err)?;
-    let writer = Arc::new(rx.write_io().await.map_err(err)?);
-    let mtu = att_mtu(writer.mtu());
+    // A peer whose RX takes Write Requests gets the link's first value as one, and the write socket is acquired
+    // after it (see `link_io::send_gatt`); other peers get Write Commands from the start.
+    let (writer, first_write, mtu) = if rx.flags().await.map_err(err)?.write {
+        let mtu = att_mtu(rx.mtu().await.map_err(err)?);
+        (None, Some(rx), mtu)
+    } else {
+        let writer = Arc::new(rx.write_io().await.map_err(err)?);
+        let mtu = att_mtu(writer.mtu());
+        (Some(writer), None, mtu)
+    };
     let link = {
         let mut s = lock(shared);
         let link = s.new_link(device, Role::Central);
         if let Some(t) = s.links.get_mut(&link) {
-            t.gatt = Some(writer);
+            t.gatt = writer;
+            t.first_write = first_write;
         }
         link
     };

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::task::Poll;
 use std::time::Duration;
 
-use btleplug::api::{Characteristic, Peripheral as _, ValueNotification, WriteType};
+use btleplug::api::{CharPropFlags, Characteristic, Peripheral as _, ValueNotification, WriteType};
 use btleplug::platform::Peripheral;
 use futures::{Stream, StreamExt};
 use pollen_radio_model::ble::{ATT_HEADER, ATT_MTU_DEFAULT};
@@ -109,9 +109,11 @@ pub(super) struct LinkIo {
 /// acquiring the application's write socket: `gatt-database.c` queues them by pointer into the ATT receive buffer
 /// (`pending_write_new` keeps `value` without copying it), so when `AcquireWrite` returns, each queued write is
 /// delivered with its own length but the bytes of the newest PDU. The first write of a link starts that acquisition,
-/// so the writer lets it complete before sending the second. The acquisition is a D-Bus round trip through the
-/// peripheral's application; no GATT event tells the central when it is done, so the hold scales with how slow this
-/// link's setup was (connect, discovery, subscription: a quarter of it), within 250 ms and 1 s.
+/// so the writer lets it complete before sending the second. Pollen's BlueZ peripheral lets RX take Write Requests
+/// for this: the first value goes as one, and its response arrives only once the acquisition is done. Against a
+/// peripheral whose RX takes Write Commands only, no GATT event tells the central when it is done, so the writer
+/// holds for a time that scales with how slow this link's setup was (connect, discovery, subscription: a quarter of
+/// it), within 250 ms and 1 s.
 pub(super) fn first_write_hold(setup: Duration) -> Duration {
     (setup / 4).clamp(MIN_FIRST_WRITE_HOLD, MAX_FIRST_WRITE_HOLD)
 }
@@ -182,12 +184,17 @@ impl Writer {
     }
 
     async fn write_all(&self, values: &mut mpsc::Receiver<Vec<u8>>, hold: Duration) -> Result<(), ()> {
-        // The first write alone, then the hold (see `first_write_hold`).
+        // The first write alone (see `first_write_hold`): a Write Request when the peer's RX takes one, since the
+        // response proves the value reached the peripheral application; otherwise a Write Command and the hold.
         let Some(first) = values.recv().await else { return Ok(()) };
-        if let Some(write) = self.start(first).await? {
-            self.check(write.await)?;
+        if self.rx.properties.contains(CharPropFlags::WRITE) {
+            self.check(self.peripheral.write(&self.rx, &first, WriteType::WithResponse).await)?;
+        } else {
+            if let Some(write) = self.start(first).await? {
+                self.check(write.await)?;
+            }
+            tokio::time::sleep(hold).await;
         }
-        tokio::time::sleep(hold).await;
         let mut in_flight: VecDeque<WriteFuture> = VecDeque::new();
         loop {
             let room = in_flight.len() < WRITES_IN_FLIGHT;

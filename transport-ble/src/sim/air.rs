@@ -17,6 +17,17 @@ struct Pdu {
     fragments: Vec<usize>,
     next_fragment: usize,
     eligible_at: Instant,
+    /// A central's Write Request (its first value; see `Quirks::first_write_request`).
+    request: bool,
+}
+
+/// Where a central's first GATT value is when its driver sends it as a Write Request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum FirstWrite {
+    Unsent,
+    /// Sent; later values wait for the response.
+    Awaiting,
+    Answered,
 }
 
 /// One direction of a link: central → peripheral or peripheral → central.
@@ -55,6 +66,15 @@ pub(super) struct Link {
     in_event: bool,
     event_start: Instant,
     exchanges_in_event: u32,
+    first_write: FirstWrite,
+    /// The central was refused while its first write awaited the response, so it is owed a `SendReady` then.
+    first_write_owes_ready: bool,
+    /// (BlueZ peripheral) when its write socket is in place; `None` until the link's first write arrived.
+    acquired_at: Option<Instant>,
+    /// Writes that arrived while the peripheral acquired its socket: what was sent and whether it was a request.
+    acquiring: Vec<(Bytes, bool)>,
+    /// The peripheral's ATT receive buffer: each arriving value is written over its start.
+    att_buf: Vec<u8>,
 }
 
 impl Link {
@@ -73,6 +93,11 @@ impl Link {
             in_event: false,
             event_start: now,
             exchanges_in_event: 0,
+            first_write: FirstWrite::Unsent,
+            first_write_owes_ready: false,
+            acquired_at: None,
+            acquiring: Vec::new(),
+            att_buf: Vec::new(),
         }
     }
 
@@ -113,6 +138,11 @@ impl World {
             n if n == link.peripheral => 1,
             _ => return Err(SendError::NoSuchLink),
         };
+        let first_write_request = dir == 0 && bearer == Bearer::Gatt && quirks.first_write_request;
+        if first_write_request && link.first_write == FirstWrite::Awaiting {
+            link.first_write_owes_ready = true;
+            return Err(SendError::Busy);
+        }
         let (max, depth) = match bearer {
             Bearer::Gatt => (link.params.att_payload(), profile.gatt_queue_depth),
             Bearer::L2capCoc if link.l2cap_open => (link.params.l2cap_sdu_max(), profile.l2cap_queue_depth),
@@ -134,6 +164,7 @@ impl World {
             return Ok(());
         }
         let Some(link) = self.links.get_mut(&link_id) else { return Err(SendError::NoSuchLink) };
+        let request = first_write_request && link.first_write == FirstWrite::Unsent;
         let d = &mut link.dirs[dir];
         if d.queued[slot(bearer)] >= depth {
             if quirks.drop_writes_when_full && bearer == Bearer::Gatt {
@@ -154,7 +185,11 @@ impl World {
             fragments,
             next_fragment: 0,
             eligible_at: now + turnaround,
+            request,
         });
+        if request {
+            link.first_write = FirstWrite::Awaiting;
+        }
         if !link.step_scheduled {
             self.schedule_next_event(link_id, now);
         }
@@ -225,7 +260,6 @@ impl World {
                     Bearer::Gatt => self.stats.gatt_bytes += pdu.data.len() as u64,
                     Bearer::L2capCoc => self.stats.l2cap_bytes += pdu.data.len() as u64,
                 }
-                let event = DriverEvent::Received { link: id, bearer: pdu.bearer, data: pdu.data };
                 let jitter = match (pdu.bearer, self.nodes[receiver].config.quirks.gatt_reorder_jitter) {
                     (Bearer::Gatt, Some(max)) => {
                         Duration::from_micros(self.rng.random_range(0..=max.as_micros() as u64))
@@ -242,7 +276,13 @@ impl World {
                         *slot = (*slot).max(at);
                     }
                 }
-                self.schedule(at, Action::Deliver { node: receiver, event });
+                if dir == 0 && pdu.bearer == Bearer::Gatt {
+                    // The peripheral's host may hold or corrupt it (see `deliver_write`).
+                    self.schedule(at, Action::DeliverWrite { link: id, data: pdu.data, request: pdu.request });
+                } else {
+                    let event = DriverEvent::Received { link: id, bearer: pdu.bearer, data: pdu.data };
+                    self.schedule(at, Action::Deliver { node: receiver, event });
+                }
                 if ready {
                     let event = DriverEvent::SendReady { link: id, bearer: pdu.bearer };
                     self.schedule(end, Action::Deliver { node: sender, event });
@@ -253,6 +293,76 @@ impl World {
             link.step_scheduled = true;
         }
         self.schedule(end, Action::Step(id));
+    }
+}
+
+impl World {
+    /// A central's GATT value reaches the peripheral's host. A BlueZ peripheral acquires its write socket on the
+    /// link's first write; what arrives until that is done waits in its ATT receive buffer (see
+    /// `Quirks::acquire_write_delay`).
+    pub(super) fn deliver_write(&mut self, id: LinkId, data: Bytes, request: bool, now: Instant) {
+        let Some(link) = self.links.get_mut(&id) else {
+            return;
+        };
+        let peripheral = link.peripheral;
+        match self.nodes[peripheral].config.quirks.acquire_write_delay {
+            Some(delay) if link.acquired_at.is_none_or(|done| now < done) => {
+                if link.att_buf.len() < data.len() {
+                    link.att_buf.resize(data.len(), 0);
+                }
+                link.att_buf[..data.len()].copy_from_slice(&data);
+                link.acquiring.push((data, request));
+                if link.acquired_at.is_none() {
+                    link.acquired_at = Some(now + delay);
+                    self.schedule(now + delay, Action::WriteAcquired(id));
+                }
+            }
+            _ => {
+                self.emit(peripheral, DriverEvent::Received { link: id, bearer: Bearer::Gatt, data });
+                if request {
+                    self.answer_first_write(id, now);
+                }
+            }
+        }
+    }
+
+    /// The peripheral's write socket is in place: bluetoothd hands over the held writes, each with its own length
+    /// but read from the buffer the newest one overwrote.
+    pub(super) fn write_acquired(&mut self, id: LinkId, now: Instant) {
+        let Some(link) = self.links.get_mut(&id) else {
+            return;
+        };
+        let (peripheral, held, buf) = (link.peripheral, std::mem::take(&mut link.acquiring), link.att_buf.clone());
+        for (sent, request) in held {
+            let delivered = Bytes::copy_from_slice(&buf[..sent.len()]);
+            if delivered != sent {
+                self.stats.corrupted_writes += 1;
+            }
+            self.emit(peripheral, DriverEvent::Received { link: id, bearer: Bearer::Gatt, data: delivered });
+            if request {
+                self.answer_first_write(id, now);
+            }
+        }
+    }
+
+    /// The Write Response goes back at the next connection event.
+    fn answer_first_write(&mut self, id: LinkId, now: Instant) {
+        if let Some(link) = self.links.get(&id) {
+            let at = now + link.params.conn_interval();
+            self.schedule(at, Action::WriteResponse(id));
+        }
+    }
+
+    /// The central's driver has the response to its first value: later values may go.
+    pub(super) fn write_response(&mut self, id: LinkId) {
+        let Some(link) = self.links.get_mut(&id) else {
+            return;
+        };
+        link.first_write = FirstWrite::Answered;
+        let central = link.central;
+        if std::mem::take(&mut link.first_write_owes_ready) {
+            self.emit(central, DriverEvent::SendReady { link: id, bearer: Bearer::Gatt });
+        }
     }
 }
 

@@ -154,7 +154,20 @@ pub struct Quirks {
     /// BlueZ with EATT spreads GATT traffic over several ATT bearers: values this node receives arrive up to this
     /// much later than their airtime says, so they overtake each other (seen in the virtual lab).
     pub gatt_reorder_jitter: Option<Duration>,
+    /// BlueZ as a peripheral (every version up to upstream master): a link's first write makes bluetoothd acquire
+    /// the application's write socket, a D-Bus round trip of about this long. Writes that arrive meanwhile are
+    /// handed over when it is done, each with its own length but the bytes of the newest one (`gatt-database.c`
+    /// keeps them by pointer into its ATT receive buffer), and a Write Request is answered only then. Seen in the
+    /// virtual lab as "header declares 62 payload bytes, 17 arrived" on the first link of every dial.
+    pub acquire_write_delay: Option<Duration>,
+    /// This node's driver, as a central, writes a link's first GATT value as a Write Request and sends nothing more
+    /// until its response, so a BlueZ peripheral (see `acquire_write_delay`) receives every value intact. Pollen's
+    /// `bluez` and `btleplug` drivers do this.
+    pub first_write_request: bool,
 }
+
+/// The write-socket acquisition of [`NodeConfig::linux`]: one D-Bus round trip between bluetoothd and the app.
+pub const ACQUIRE_WRITE_DELAY: Duration = Duration::from_millis(10);
 
 /// A device to add to the medium.
 #[derive(Debug, Clone, PartialEq)]
@@ -191,11 +204,14 @@ impl NodeConfig {
     }
 
     /// A Linux node with BlueZ 5.66's behaviour as measured in the virtual lab: long writes dropped, GATT values
-    /// reordered by EATT.
+    /// reordered by EATT, writes corrupted while the peripheral acquires its write socket; and Pollen's BlueZ
+    /// driver, which writes a link's first value as a Write Request.
     pub fn linux(position: (f64, f64)) -> Self {
         let quirks = Quirks {
             drop_writes_over: Some(510),
             gatt_reorder_jitter: Some(Duration::from_millis(8)),
+            acquire_write_delay: Some(ACQUIRE_WRITE_DELAY),
+            first_write_request: true,
             ..Quirks::default()
         };
         Self { position, profile: SimProfile::linux(), quirks }
@@ -221,6 +237,8 @@ pub struct MediumStats {
     pub adverts_seen: u64,
     /// GATT values delivered later than a value sent after them (EATT reordering).
     pub reordered_values: u64,
+    /// Writes a BlueZ peripheral delivered with another write's bytes (see [`Quirks::acquire_write_delay`]).
+    pub corrupted_writes: u64,
 }
 
 /// A handle to the shared medium. Cloning it is cheap; the medium stops when every handle and driver is gone.

@@ -239,7 +239,10 @@ async fn simultaneous_connects_give_two_links_only_with_the_quirk() {
 #[tokio::test(start_paused = true)]
 async fn silent_link_ends_after_supervision_timeout_unless_it_recovers() {
     let medium = SimMedium::new(MediumConfig::default());
-    let mut a = medium.add_node(NodeConfig::linux((0.0, 0.0))).unwrap();
+    let mut central = NodeConfig::linux((0.0, 0.0));
+    // Both writes go out at once, the second before the first could be answered through the wall.
+    central.quirks.first_write_request = false;
+    let mut a = medium.add_node(central).unwrap();
     let mut b = medium.add_node(NodeConfig::linux((1.0, 0.0))).unwrap();
     let l = link(&mut a, &mut b).await;
     medium.set_blocked(a.device_id(), b.device_id(), true);
@@ -271,4 +274,47 @@ async fn late_mtu_report_and_rejected_profiles() {
     assert!(matches!(next(&mut b).await, DriverEvent::MtuChanged { att_mtu: 517, .. }));
     let bad = SimProfile { conn_interval: Duration::from_millis(8), ..SimProfile::android() };
     assert!(medium.add_node(node_with(bad, (0.0, 0.0))).is_err());
+}
+
+/// A BlueZ peripheral acquires its write socket on a link's first write and meanwhile keeps later writes by pointer
+/// into its ATT receive buffer: the virtual lab saw the 19-byte HELLO arrive with the bytes of the data frame written
+/// right after it. A central that sends its first value as a Write Request and waits for the response (Pollen's
+/// BlueZ and btleplug drivers) gets every value through intact.
+#[tokio::test(start_paused = true)]
+async fn bluez_peripheral_corrupts_writes_until_the_first_is_answered() {
+    for request in [false, true] {
+        let medium = SimMedium::new(MediumConfig::default());
+        let mut central = NodeConfig::linux((0.0, 0.0));
+        central.quirks.first_write_request = request;
+        let mut peripheral = NodeConfig::linux((1.0, 0.0));
+        // No EATT reordering: the two writes reach the peripheral in the order they were sent.
+        peripheral.quirks.gatt_reorder_jitter = None;
+        let mut a = medium.add_node(central).unwrap();
+        let mut b = medium.add_node(peripheral).unwrap();
+        let l = link(&mut a, &mut b).await;
+        let (hello, data) = ([1u8; 19], [2u8; 64]);
+        a.send(l, Bearer::Gatt, &hello).unwrap();
+        if request {
+            assert_eq!(a.send(l, Bearer::Gatt, &data), Err(SendError::Busy), "waits for the first write's response");
+            let ready = next_matching(&mut a, |e| matches!(e, DriverEvent::SendReady { .. })).await;
+            assert_eq!(ready, DriverEvent::SendReady { link: l, bearer: Bearer::Gatt });
+        }
+        a.send(l, Bearer::Gatt, &data).unwrap();
+        let mut got = Vec::new();
+        while got.len() < 2 {
+            if let DriverEvent::Received { data, .. } =
+                next_matching(&mut b, |e| matches!(e, DriverEvent::Received { .. })).await
+            {
+                got.push(data.to_vec());
+            }
+        }
+        if request {
+            assert_eq!(got, [hello.to_vec(), data.to_vec()]);
+            assert_eq!(medium.stats().corrupted_writes, 0);
+        } else {
+            // The HELLO's length, the data frame's bytes.
+            assert_eq!(got, [vec![2u8; 19], data.to_vec()]);
+            assert_eq!(medium.stats().corrupted_writes, 1);
+        }
+    }
 }

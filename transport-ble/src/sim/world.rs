@@ -37,10 +37,29 @@ pub(super) struct Node {
 #[derive(Debug)]
 pub(super) enum Action {
     Advertise(usize),
-    SetupDone { central: usize, peripheral: usize },
-    L2capDone { link: LinkId, psm: u16 },
+    SetupDone {
+        central: usize,
+        peripheral: usize,
+    },
+    L2capDone {
+        link: LinkId,
+        psm: u16,
+    },
     Step(LinkId),
-    Deliver { node: usize, event: DriverEvent },
+    Deliver {
+        node: usize,
+        event: DriverEvent,
+    },
+    /// A central's GATT value reaches the peripheral's host (`request`: it was a Write Request).
+    DeliverWrite {
+        link: LinkId,
+        data: bytes::Bytes,
+        request: bool,
+    },
+    /// The peripheral's host finished acquiring its write socket (see `Quirks::acquire_write_delay`).
+    WriteAcquired(LinkId),
+    /// The Write Response to the central's first value arrives.
+    WriteResponse(LinkId),
     Supervision(LinkId),
 }
 
@@ -160,6 +179,9 @@ impl World {
             Action::L2capDone { link, psm } => self.l2cap_done(link, psm),
             Action::Step(link) => self.step(link, now),
             Action::Deliver { node, event } => self.emit(node, event),
+            Action::DeliverWrite { link, data, request } => self.deliver_write(link, data, request, now),
+            Action::WriteAcquired(link) => self.write_acquired(link, now),
+            Action::WriteResponse(link) => self.write_response(link),
             Action::Supervision(link) => self.supervision(link, now),
         }
     }
