@@ -1,6 +1,7 @@
 //! The BlueZ lab (feature `bluez`): each node is one adapter of the local bluetoothd, e.g. the `btvirt -l3`
 //! controllers of the virtual lab or the USB dongles of a device-lab host.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use pollen_ble::bluez::bluer::Session;
@@ -18,6 +19,40 @@ pub struct BluezLab {
     relay_plan: [Vec<usize>; 3],
     /// The MTU seen by the driver last handed out per node, for [`Lab::link_radio`].
     observers: Vec<Option<MtuObserver>>,
+    /// bluetoothd's process id when the current scenario started.
+    daemon: Option<u32>,
+    /// Where the lab's bluetoothd supervisor records each death of the daemon (env `POLLEN_BLUETOOTHD_DEATHS`; the
+    /// virtual lab sets it), and how many lines of it earlier scenarios already reported.
+    deaths_log: Option<PathBuf>,
+    deaths_seen: usize,
+}
+
+/// Environment variable naming the file a supervisor appends a line to whenever bluetoothd dies.
+pub const DEATHS_LOG_ENV: &str = "POLLEN_BLUETOOTHD_DEATHS";
+
+/// How long `reset` waits for bluetoothd to publish every adapter again (after a restart).
+const DAEMON_WAIT: Duration = Duration::from_secs(30);
+
+/// The process id of the running bluetoothd (the lowest, should there be several), from `/proc`.
+fn bluetoothd_pid() -> Option<u32> {
+    let entries = std::fs::read_dir("/proc").ok()?;
+    entries
+        .filter_map(Result::ok)
+        .filter_map(|e| e.file_name().to_str().and_then(|n| n.parse::<u32>().ok()))
+        .filter(|pid| std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim() == "bluetoothd"))
+        .min()
+}
+
+/// What a scenario must report about the daemon: deaths the supervisor logged since, or a changed process id.
+fn daemon_problem(before: Option<u32>, now: Option<u32>, new_deaths: &[&str]) -> Option<String> {
+    if !new_deaths.is_empty() {
+        return Some(format!("bluetoothd died during this scenario: {}", new_deaths.join(" | ")));
+    }
+    match (before, now) {
+        (Some(a), Some(b)) if a != b => Some(format!("bluetoothd was restarted during this scenario (pid {a} -> {b})")),
+        (Some(a), None) => Some(format!("bluetoothd (pid {a}) is gone")),
+        _ => None,
+    }
 }
 
 fn setup(e: impl std::fmt::Display) -> LabError {
@@ -34,13 +69,48 @@ impl BluezLab {
         if names.len() < 2 {
             return Err(LabError::Setup(format!("the BlueZ lab needs at least 2 adapters, found {names:?}")));
         }
-        Ok(Self { session, adapters: names, relay_plan: crate::lab::default_relay_plan(), observers: Vec::new() })
+        let deaths_log = std::env::var_os(DEATHS_LOG_ENV).map(PathBuf::from);
+        let mut lab = Self {
+            session,
+            adapters: names,
+            relay_plan: crate::lab::default_relay_plan(),
+            observers: Vec::new(),
+            daemon: bluetoothd_pid(),
+            deaths_log,
+            deaths_seen: 0,
+        };
+        // Deaths before this run (an earlier suite run in the same boot) are that run's to report.
+        lab.deaths_seen = lab.read_deaths().len();
+        Ok(lab)
     }
 
     /// Radios of the relay chain's A, B and C; see [`Lab::relay_plan`].
     pub fn with_relay_plan(mut self, plan: [Vec<usize>; 3]) -> Self {
         self.relay_plan = plan;
         self
+    }
+
+    fn read_deaths(&self) -> Vec<String> {
+        let text = self.deaths_log.as_ref().and_then(|p| std::fs::read_to_string(p).ok()).unwrap_or_default();
+        text.lines().filter(|l| !l.trim().is_empty()).map(str::to_string).collect()
+    }
+
+    /// Waits until bluetoothd publishes every adapter of the lab (it may be coming back from a restart).
+    async fn wait_for_adapters(&self) -> Result<(), LabError> {
+        let deadline = tokio::time::Instant::now() + DAEMON_WAIT;
+        loop {
+            let names = self.session.adapter_names().await.unwrap_or_default();
+            if self.adapters.iter().all(|a| names.contains(a)) {
+                return Ok(());
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(LabError::Setup(format!(
+                    "bluetoothd did not publish the adapters {:?} within {DAEMON_WAIT:?} (it has {names:?})",
+                    self.adapters
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
     }
 
     async fn power(&self, index: usize, on: bool) -> Result<(), LabError> {
@@ -68,6 +138,9 @@ impl Lab for BluezLab {
     /// Forgets every device and power-cycles every adapter, so no connection or cache leaks between scenarios.
     async fn reset(&mut self) -> Result<(), LabError> {
         self.observers.clear();
+        self.wait_for_adapters().await?;
+        self.daemon = bluetoothd_pid();
+        self.deaths_seen = self.read_deaths().len();
         for name in &self.adapters {
             let adapter = self.session.adapter(name).map_err(setup)?;
             for address in adapter.device_addresses().await.map_err(setup)? {
@@ -78,6 +151,19 @@ impl Lab for BluezLab {
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
         Ok(())
+    }
+
+    /// A bluetoothd that died during the scenario (and was restarted by the lab's supervisor) fails it: a crash is
+    /// never hidden behind a retry that happened to work.
+    async fn health(&mut self) -> Option<String> {
+        let deaths = self.read_deaths();
+        let new: Vec<&str> = deaths.iter().skip(self.deaths_seen).map(String::as_str).collect();
+        self.deaths_seen = deaths.len();
+        let problem = daemon_problem(self.daemon, bluetoothd_pid(), &new);
+        if let Some(p) = &problem {
+            tracing::warn!("{p}");
+        }
+        problem
     }
 
     async fn driver(&mut self, index: usize, spec: &NodeSpec) -> Result<Self::Driver, LabError> {
@@ -108,5 +194,21 @@ impl Lab for BluezLab {
     fn link_radio(&self, index: usize, link: LinkId) -> LinkRadio {
         let att_mtu = self.observers.get(index).and_then(Option::as_ref).and_then(|o| o.att_mtu(link));
         LinkRadio { att_mtu, phy: None, params: None }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::daemon_problem;
+
+    #[test]
+    fn a_daemon_death_is_reported() {
+        assert_eq!(daemon_problem(Some(7), Some(7), &[]), None);
+        assert_eq!(daemon_problem(None, None, &[]), None);
+        let restarted = daemon_problem(Some(7), Some(9), &[]).unwrap();
+        assert!(restarted.contains("pid 7 -> 9"), "{restarted}");
+        assert!(daemon_problem(Some(7), None, &[]).unwrap().contains("gone"));
+        let logged = daemon_problem(Some(7), Some(9), &["t=12 bluetoothd pid 7 died (SIGSEGV)"]).unwrap();
+        assert!(logged.contains("SIGSEGV"), "{logged}");
     }
 }

@@ -140,4 +140,8 @@ impl Lab for BtleplugLab {
     async fn restore(&mut self, index: usize) -> Result<(), LabError> {
         self.bluez.restore(index).await
     }
+
+    async fn health(&mut self) -> Option<String> {
+        self.bluez.health().await
+    }
 }

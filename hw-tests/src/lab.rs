@@ -77,6 +77,12 @@ pub trait Lab {
         default_relay_plan()
     }
 
+    /// Trouble in the lab itself that a scenario must not hide, such as the Bluetooth daemon having died (and been
+    /// restarted) while the scenario ran. Checked after every scenario; a problem turns its outcome into a FAIL.
+    async fn health(&mut self) -> Option<String> {
+        None
+    }
+
     /// What the lab can tell about `link`, a link of the driver it last handed out for node `index`.
     fn link_radio(&self, index: usize, link: LinkId) -> LinkRadio {
         let _ = (index, link);

@@ -208,7 +208,10 @@ fn run_bluez(job: &Job, adapters: &[String], plan: [Vec<usize>; 3], human: Human
     runtime.block_on(async {
         let lab = pollen_hw_tests::bluez_lab::BluezLab::new(adapters).await.context("opening the BlueZ adapters")?;
         let mut lab = lab.with_relay_plan(plan);
-        Ok(job.run(&mut lab, human).await)
+        let reports = job.run(&mut lab, human).await;
+        // Let the last nodes' drivers close their sockets before their D-Bus connections (see SESSION_LINGER).
+        tokio::time::sleep(pollen_ble::bluez::SESSION_LINGER + std::time::Duration::from_millis(500)).await;
+        Ok(reports)
     })
 }
 
@@ -226,7 +229,10 @@ fn run_btleplug(job: &Job, adapters: &[String], human: Human) -> Result<Vec<Scen
         let mut lab = pollen_hw_tests::btleplug_lab::BtleplugLab::new(adapters)
             .await
             .context("opening the adapters of the btleplug lab")?;
-        Ok(job.run(&mut lab, human).await)
+        let reports = job.run(&mut lab, human).await;
+        // The BlueZ peers' drivers close their sockets before their D-Bus connections (see SESSION_LINGER).
+        tokio::time::sleep(pollen_ble::bluez::SESSION_LINGER + std::time::Duration::from_millis(500)).await;
+        Ok(reports)
     })
 }
 

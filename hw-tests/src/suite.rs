@@ -53,6 +53,11 @@ pub async fn run<L: Lab>(lab: &mut L, name: &str) -> ScenarioReport {
         Err(LabError::Unsupported(why)) => Outcome::Skip(why),
         Err(e) => Outcome::Fail(e.to_string()),
     };
+    let outcome = match (outcome, lab.health().await) {
+        (outcome, None) => outcome,
+        (Outcome::Fail(detail), Some(problem)) => Outcome::Fail(format!("{detail}; {problem}")),
+        (_, Some(problem)) => Outcome::Fail(problem),
+    };
     ScenarioReport {
         name: name.to_string(),
         lab: lab.name().to_string(),

@@ -27,6 +27,15 @@ fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."))
 }
 
+/// Where cargo puts build output: `CARGO_TARGET_DIR` (relative to the workspace root when relative), else
+/// `<workspace>/target`. The build below inherits the same environment, so this is where the binary lands.
+fn target_dir(root: &Path, cargo_target_dir: Option<std::ffi::OsString>) -> PathBuf {
+    match cargo_target_dir.filter(|d| !d.is_empty()) {
+        Some(dir) => root.join(dir),
+        None => root.join("target"),
+    }
+}
+
 fn step(what: &str) {
     println!("vlab: {what}");
 }
@@ -67,7 +76,7 @@ pub fn run(options: &VlabOptions) -> Result<bool> {
     )?;
     let share = options.cache.join("share");
     std::fs::create_dir_all(&share)?;
-    let binary = root.join("target/release/pollen-hw-tests");
+    let binary = target_dir(&root, std::env::var_os("CARGO_TARGET_DIR")).join("release/pollen-hw-tests");
     std::fs::copy(&binary, share.join("pollen-hw-tests")).with_context(|| format!("copying {}", binary.display()))?;
     let out = options.cache.join("out/conformance");
     step(&format!("booting the guest (console in {})", out.join("console.log").display()));
@@ -86,13 +95,13 @@ pub fn run(options: &VlabOptions) -> Result<bool> {
     }
     let _ = std::fs::remove_dir_all(&out);
     let mut child = guest.spawn().context("starting run-guest.sh")?;
-    let mut l2test_line = None;
+    let mut l2test_lines = Vec::new();
     if let Some(stdout) = child.stdout.take() {
         for line in BufReader::new(stdout).lines() {
             let line = line?;
             println!("{line}");
             if let Some(rest) = line.strip_prefix("L2TEST ") {
-                l2test_line = Some(rest.to_string());
+                l2test_lines.push(rest.to_string());
             }
         }
     }
@@ -100,7 +109,7 @@ pub fn run(options: &VlabOptions) -> Result<bool> {
     // The BlueZ run, then the btleplug run (node 0 central-only against BlueZ), as the guest wrote them.
     let mut reports = read_reports(&out.join("conformance.json"))?;
     reports.extend(read_reports(&out.join("conformance-btleplug.json"))?);
-    summarize(&reports, l2test_line.as_deref(), status.success())
+    summarize(&reports, &l2test_lines, status.success())
 }
 
 /// The reports of one suite run; none when the guest did not write the file.
@@ -119,20 +128,28 @@ fn goodput(reports: &[ScenarioReport], lab: &str, scenario: &str) -> Option<f64>
         .and_then(|r| r.metrics.get("goodput_ab_bps").copied())
 }
 
-/// Parses l2test's "<bytes> bytes in <secs> sec, <rate> kB/s" into bit/s.
+/// Parses l2test's "<bytes> bytes in <secs> sec, <rate> kB/s" into bit/s. l2test's kB is 1024 bytes
+/// (`total / secs / 1024.0` in tools/l2test.c).
 pub fn l2test_bps(line: &str) -> Option<f64> {
     let words: Vec<&str> = line.split_whitespace().collect();
     let i = words.iter().position(|w| w.eq_ignore_ascii_case("kB/s"))?;
     let rate: f64 = words.get(i.checked_sub(1)?)?.parse().ok()?;
-    Some(rate * 8_000.0)
+    Some(rate * 8.0 * 1024.0)
 }
 
-fn summarize(reports: &[ScenarioReport], l2test: Option<&str>, guest_ok: bool) -> Result<bool> {
+/// The l2test baseline: the mean of the runs that reported a rate (the guest runs l2test before and after the BlueZ
+/// suite, so a host whose load changes during the run moves both sides of the ratio alike).
+fn l2test_baseline(lines: &[String]) -> Option<f64> {
+    let rates: Vec<f64> = lines.iter().filter_map(|l| l2test_bps(l)).filter(|r| *r > 0.0).collect();
+    (!rates.is_empty()).then(|| rates.iter().sum::<f64>() / rates.len() as f64)
+}
+
+fn summarize(reports: &[ScenarioReport], l2test: &[String], guest_ok: bool) -> Result<bool> {
     println!();
     for r in reports {
         println!("{r}");
     }
-    let baseline = l2test.and_then(l2test_bps);
+    let baseline = l2test_baseline(l2test);
     for (scenario, path) in [("transfer_l2cap", "l2cap"), ("transfer_gatt", "gatt")] {
         match (goodput(reports, "bluez", scenario), baseline) {
             (Some(p), Some(b)) if b > 0.0 => println!(
@@ -171,12 +188,26 @@ mod tests {
     #[test]
     fn parses_l2test_rates() {
         let line = "l2test[348]: 1048576 bytes in 4.97 sec, 206.15 kB/s";
-        assert_eq!(l2test_bps(line), Some(206.15 * 8000.0));
+        assert_eq!(l2test_bps(line), Some(206.15 * 8192.0));
         assert_eq!(l2test_bps("none"), None);
+        let runs = ["before l2test[1]: 4194304 bytes in 8.00 sec, 512.00 kB/s".to_string(), "after none".to_string()];
+        assert_eq!(l2test_baseline(&runs), Some(512.0 * 8192.0));
+        let both = [runs[0].clone(), "after l2test[2]: 4194304 bytes in 16.00 sec, 256.00 kB/s".to_string()];
+        assert_eq!(l2test_baseline(&both), Some(384.0 * 8192.0));
+        assert_eq!(l2test_baseline(&[]), None);
+    }
+
+    #[test]
+    fn the_binary_is_looked_up_in_cargo_target_dir() {
+        let root = Path::new("/ws");
+        assert_eq!(target_dir(root, None), Path::new("/ws/target"));
+        assert_eq!(target_dir(root, Some("".into())), Path::new("/ws/target"));
+        assert_eq!(target_dir(root, Some("/var/t".into())), Path::new("/var/t"));
+        assert_eq!(target_dir(root, Some("t2".into())), Path::new("/ws/t2"));
     }
 
     #[test]
     fn a_silent_guest_is_a_failure() {
-        assert!(!summarize(&[], None, true).unwrap());
+        assert!(!summarize(&[], &[], true).unwrap());
     }
 }

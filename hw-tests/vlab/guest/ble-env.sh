@@ -22,7 +22,8 @@
 # holds two LE connections (the peripheral is told the central's handle; ACL data keeps the sender's handle), so the
 # second link of a node silently breaks. Give every node at most ONE connection per controller: a relay node B in
 # A-B-C uses two controllers, e.g. POLLEN_VLAB_BLE_MEDIA="2 2" with A=hci0, B=hci1+hci2, C=hci3.
-# Logs: /out/bluetoothd.log, /out/btvirt.log; vlab_ble_collect copies dmesg etc. to /out.
+# Logs: /out/bluetoothd.log, /out/btvirt.log, /out/bluetoothd-deaths.log (only when bluetoothd died; it is
+# restarted, see vlab_bluetoothd_supervise); vlab_ble_collect copies dmesg etc. to /out.
 
 vlab_t() { cut -d' ' -f1 /proc/uptime; }
 vlab_addr() { timeout 5 hciconfig "$1" 2>/dev/null | awk '/BD Address/{print $3}'; }
@@ -91,14 +92,52 @@ vlab_ble_up() {
 
 # (Re)start bluetoothd, optionally with a main.conf (e.g. "[GATT]\nChannels = 1" turns EATT off), wait until it
 # publishes every adapter and power them all on. Usage: vlab_bluetoothd_start [main.conf]
+# bluetoothd runs under a supervisor (vlab_bluetoothd_supervise): BlueZ 5.66 has crashed in the lab (SIGSEGV), and
+# without a restart every later test step fails in setup with org.freedesktop.DBus.Error.Spawn.ChildExited.
 vlab_bluetoothd_start() {
-  local n=${VLAB_BLE_N:-${POLLEN_VLAB_BLE_N:-2}} i c args="-n"
-  if [ -n "${VLAB_BLUETOOTHD_PID:-}" ]; then kill "$VLAB_BLUETOOTHD_PID" 2>/dev/null; wait "$VLAB_BLUETOOTHD_PID" 2>/dev/null; fi
+  local args="-n"
+  vlab_bluetoothd_stop
   [ "${POLLEN_VLAB_BT_EXPERIMENTAL:-0}" = 1 ] && args="$args -E"
   [ "${POLLEN_VLAB_BT_DEBUG:-0}" = 1 ] && args="$args -d"
   [ -n "${1:-}" ] && args="$args -f $1"
-  /usr/libexec/bluetooth/bluetoothd $args >> /out/bluetoothd.log 2>&1 &
-  VLAB_BLUETOOTHD_PID=$!
+  rm -f /run/vlab-bluetoothd.stop /run/vlab-bluetoothd.pid
+  vlab_bluetoothd_supervise "$args" &
+  VLAB_BLUETOOTHD_SUP=$!
+  vlab_bluetoothd_power
+}
+
+# Stops the supervised bluetoothd (no restart, no death recorded).
+vlab_bluetoothd_stop() {
+  [ -n "${VLAB_BLUETOOTHD_SUP:-}" ] || return 0
+  touch /run/vlab-bluetoothd.stop
+  kill "$(cat /run/vlab-bluetoothd.pid 2>/dev/null)" 2>/dev/null
+  wait "$VLAB_BLUETOOTHD_SUP" 2>/dev/null
+  VLAB_BLUETOOTHD_SUP=
+}
+
+# Runs bluetoothd ARGS until vlab_bluetoothd_stop. A death is never hidden: it is announced on stderr (the console)
+# and appended to /out/bluetoothd-deaths.log (uptime, pid, exit status or signal), which the suite reads to fail the
+# scenario it happened in (POLLEN_BLUETOOTHD_DEATHS); then bluetoothd starts again with every adapter powered.
+vlab_bluetoothd_supervise() {
+  local args=$1 pid rc why
+  while :; do
+    /usr/libexec/bluetooth/bluetoothd $args >> /out/bluetoothd.log 2>&1 &
+    pid=$!
+    echo "$pid" > /run/vlab-bluetoothd.pid
+    wait "$pid"; rc=$?
+    [ -f /run/vlab-bluetoothd.stop ] && return 0
+    why="exit status $rc"
+    [ "$rc" -gt 128 ] && why="killed by signal $((rc - 128))$([ "$rc" = 139 ] && echo ' (SIGSEGV)')"
+    echo "vlab: t=$(vlab_t) bluetoothd pid $pid died ($why); restarting it" | tee -a /out/bluetoothd-deaths.log >&2
+    echo "=== vlab: t=$(vlab_t) bluetoothd pid $pid died ($why) ===" >> /out/bluetoothd.log
+    sleep 1
+    ( vlab_bluetoothd_power || echo "vlab: bluetoothd did not come back with every adapter" >&2 ) &
+  done
+}
+
+# Waits until bluetoothd publishes every adapter and powers them all on.
+vlab_bluetoothd_power() {
+  local n=${VLAB_BLE_N:-${POLLEN_VLAB_BLE_N:-2}} i c
   for i in $(seq 100); do [ "$(vlab_bluez_adapters)" -ge "$n" ] && break; sleep 0.1; done
   [ "$(vlab_bluez_adapters)" -ge "$n" ] || { echo "vlab: bluetoothd published $(vlab_bluez_adapters)/$n adapters" >&2; return 1; }
   # power on through bluetoothd (not btmgmt) so its view of the adapter state is right
