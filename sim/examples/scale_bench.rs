@@ -31,13 +31,18 @@ fn main() {
     let seconds: u64 = arg(2, 3_600);
     let side: f64 = arg(3, 4_000.0);
     let mut cfg = SimConfig::field_default();
-    cfg.name = format!("scale: {nodes} phones, random waypoint {side:.0} m square");
-    cfg.scenario = Scenario::RandomWaypoint(RandomWaypointConfig {
-        nodes,
-        area: (side, side),
-        speed: (0.5, 1.5),
-        pause: (0.0, 120.0),
-    });
+    // The built-in field scenario grown to `nodes` phones (the site grows with it, so density stays that of the
+    // 60-phone default); SCALE_RWP=1 uses random waypoint on a `side` m square instead.
+    cfg.scenario = if std::env::var_os("SCALE_RWP").is_some() {
+        Scenario::RandomWaypoint(RandomWaypointConfig {
+            nodes,
+            area: (side, side),
+            speed: (0.5, 1.5),
+            pause: (0.0, 120.0),
+        })
+    } else {
+        Scenario::Field { nodes }
+    };
     cfg.duration = seconds * SECOND;
     // About one message per phone per hour, spread over the run.
     let per_message_ms = (3_600 * SECOND / u64::from(nodes.max(1))).max(1);

@@ -18,6 +18,26 @@ pub struct Bloom {
     hashes: u8,
 }
 
+/// The two hashes a CID's bit positions derive from (SHA-256 of the CID's bytes, see docs/want-gossip.md), computed
+/// once per CID.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BloomKey {
+    h1: u64,
+    h2: u64,
+}
+
+impl BloomKey {
+    /// The key of `cid`.
+    pub fn of(cid: &Cid) -> Self {
+        let digest = Sha256::digest(cid.to_bytes());
+        let mut h1 = [0u8; 8];
+        let mut h2 = [0u8; 8];
+        h1.copy_from_slice(&digest[..8]);
+        h2.copy_from_slice(&digest[8..16]);
+        Self { h1: u64::from_le_bytes(h1), h2: u64::from_le_bytes(h2) | 1 }
+    }
+}
+
 impl Bloom {
     /// An empty filter of `bytes` bytes with `hashes` hash functions (clamped to 1..=16).
     pub fn new(bytes: usize, hashes: u8) -> Self {
@@ -46,14 +66,18 @@ impl Bloom {
     }
 
     fn positions(&self, cid: &Cid) -> impl Iterator<Item = usize> {
-        let digest = Sha256::digest(cid.to_bytes());
-        let mut h1 = [0u8; 8];
-        let mut h2 = [0u8; 8];
-        h1.copy_from_slice(&digest[..8]);
-        h2.copy_from_slice(&digest[8..16]);
-        let (h1, h2) = (u64::from_le_bytes(h1), u64::from_le_bytes(h2) | 1);
+        self.key_positions(BloomKey::of(cid))
+    }
+
+    fn key_positions(&self, key: BloomKey) -> impl Iterator<Item = usize> {
         let m = (self.bits.len() as u64 * 8).max(1);
-        (0..u64::from(self.hashes)).map(move |i| (h1.wrapping_add(i.wrapping_mul(h2)) % m) as usize)
+        (0..u64::from(self.hashes)).map(move |i| (key.h1.wrapping_add(i.wrapping_mul(key.h2)) % m) as usize)
+    }
+
+    /// Whether the CID behind `key` is probably in the set: [`Bloom::contains`] without hashing the CID again, for
+    /// testing one CID against many filters.
+    pub fn contains_key(&self, key: BloomKey) -> bool {
+        !self.bits.is_empty() && self.key_positions(key).all(|p| self.bits[p / 8] & (1 << (p % 8)) != 0)
     }
 
     /// Adds a CID.
@@ -69,7 +93,7 @@ impl Bloom {
 
     /// Whether the CID is probably in the set (never false for an inserted CID).
     pub fn contains(&self, cid: &Cid) -> bool {
-        !self.bits.is_empty() && self.positions(cid).all(|p| self.bits[p / 8] & (1 << (p % 8)) != 0)
+        self.contains_key(BloomKey::of(cid))
     }
 
     /// Adds every member of `other` (same size and hash count; others are ignored).

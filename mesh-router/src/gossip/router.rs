@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use cid::Cid;
 
-use super::bloom::Bloom;
+use super::bloom::{Bloom, BloomKey};
 use super::custody::Custody;
 use super::tables::{Outbox, SeenIds, TokenBucket, WantState};
 use super::{Action, Control, PeerKey, Penalty, RouterConfig, RouterStats, Time, WantEntry};
@@ -429,14 +429,15 @@ impl<P: PeerKey> Router<P> {
     /// Looks for providers (known HAVEs, then neighbours' summaries); answers requesters with a proxy HAVE when
     /// one is known, otherwise floods the want to the neighbours that have not seen it.
     fn spread(&mut self, now: Time, cid: Cid, from: Option<P>, outbox: &mut Outbox<P>) {
+        let key = BloomKey::of(&cid);
         let summary_hits: Vec<(P, u8)> = self
             .neighbors
             .iter()
             .filter(|(p, _)| Some(**p) != from)
             .filter_map(|(p, n)| {
-                if n.own.contains(&cid) {
+                if n.own.contains_key(key) {
                     Some((*p, 0))
-                } else if n.near.contains(&cid) {
+                } else if n.near.contains_key(key) {
                     Some((*p, 1))
                 } else {
                     None
