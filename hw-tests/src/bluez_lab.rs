@@ -136,11 +136,30 @@ impl Lab for BluezLab {
     }
 
     /// Forgets every device and power-cycles every adapter, so no connection or cache leaks between scenarios.
+    ///
+    /// The previous scenario's drivers first finish closing (their D-Bus connections linger, see
+    /// `SESSION_LINGER`) and every link is disconnected before its device is removed: bluetoothd 5.66 died of a
+    /// double free ("double free or corruption", SIGABRT) when devices were removed while a dropped peripheral's
+    /// application was still registered and a central still wrote to it.
     async fn reset(&mut self) -> Result<(), LabError> {
+        if !self.observers.is_empty() {
+            tokio::time::sleep(pollen_ble::bluez::SESSION_LINGER + Duration::from_millis(500)).await;
+        }
         self.observers.clear();
         self.wait_for_adapters().await?;
         self.daemon = bluetoothd_pid();
         self.deaths_seen = self.read_deaths().len();
+        for name in &self.adapters {
+            let adapter = self.session.adapter(name).map_err(setup)?;
+            for address in adapter.device_addresses().await.map_err(setup)? {
+                if let Ok(device) = adapter.device(address) {
+                    if device.is_connected().await.unwrap_or(false) {
+                        let _ = device.disconnect().await;
+                    }
+                }
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
         for name in &self.adapters {
             let adapter = self.session.adapter(name).map_err(setup)?;
             for address in adapter.device_addresses().await.map_err(setup)? {

@@ -36,6 +36,21 @@ fn target_dir(root: &Path, cargo_target_dir: Option<std::ffi::OsString>) -> Path
     }
 }
 
+/// Host programs the lab scripts run (install-host.sh installs their packages).
+const HOST_TOOLS: &[&str] = &["qemu-system-x86_64", "debootstrap", "cpio", "depmod", "modprobe", "apt-cache"];
+
+/// The host programs (and the static busybox the initramfs copies) that are not installed.
+fn missing_host_tools() -> Vec<String> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let dirs: Vec<PathBuf> = std::env::split_paths(&path).chain(["/usr/sbin".into(), "/sbin".into()]).collect();
+    let mut missing: Vec<String> =
+        HOST_TOOLS.iter().filter(|t| !dirs.iter().any(|d| d.join(t).is_file())).map(|t| t.to_string()).collect();
+    if !Path::new("/bin/busybox").is_file() {
+        missing.push("/bin/busybox".into());
+    }
+    missing
+}
+
 fn step(what: &str) {
     println!("vlab: {what}");
 }
@@ -52,9 +67,13 @@ fn run_checked(command: &mut Command, what: &str) -> Result<()> {
 pub fn run(options: &VlabOptions) -> Result<bool> {
     let root = repo_root();
     let scripts = root.join("hw-tests/vlab");
-    if Command::new("qemu-system-x86_64").arg("--version").stdout(Stdio::null()).status().is_err() {
-        step("installing host packages (qemu, debootstrap, busybox)");
-        run_checked(Command::new("bash").arg(scripts.join("install-host.sh")), "install-host.sh")?;
+    let missing = missing_host_tools();
+    // A guest not built yet needs fresh apt lists too (build-guest.sh asks apt-cache for the current kernel package).
+    let unbuilt = !options.cache.join("kernel/.done").exists() || !options.cache.join("rootfs/usr/bin/btvirt").exists();
+    if !missing.is_empty() || unbuilt {
+        let why = if missing.is_empty() { "guest not built yet".to_string() } else { format!("missing {missing:?}") };
+        step(&format!("installing host packages (qemu, debootstrap, busybox; {why})"));
+        run_checked(Command::new("bash").arg(scripts.join("install-host.sh")).stdin(Stdio::null()), "install-host.sh")?;
     }
     step("building the guest image (cached after the first run)");
     run_checked(
@@ -109,7 +128,9 @@ pub fn run(options: &VlabOptions) -> Result<bool> {
     // The BlueZ run, then the btleplug run (node 0 central-only against BlueZ), as the guest wrote them.
     let mut reports = read_reports(&out.join("conformance.json"))?;
     reports.extend(read_reports(&out.join("conformance-btleplug.json"))?);
-    summarize(&reports, &l2test_lines, status.success())
+    // The L2CAP throughput case the guest runs between two l2test runs, for the bracketed ratio.
+    let bracketed = read_reports(&out.join("throughput-l2cap.json"))?;
+    summarize(&reports, &bracketed, &l2test_lines, status.success())
 }
 
 /// The reports of one suite run; none when the guest did not write the file.
@@ -137,30 +158,48 @@ pub fn l2test_bps(line: &str) -> Option<f64> {
     Some(rate * 8.0 * 1024.0)
 }
 
-/// The l2test baseline: the mean of the runs that reported a rate (the guest runs l2test before and after the BlueZ
-/// suite, so a host whose load changes during the run moves both sides of the ratio alike).
-fn l2test_baseline(lines: &[String]) -> Option<f64> {
-    let rates: Vec<f64> = lines.iter().filter_map(|l| l2test_bps(l)).filter(|r| *r > 0.0).collect();
+/// The l2test baseline from the guest's `L2TEST <when> <result>` lines: the mean of the runs tagged `when` that
+/// reported a rate. The guest runs l2test right before and right after what it compares, so a host whose load
+/// changes moves both sides of the ratio alike.
+fn l2test_baseline(lines: &[String], when: &[&str]) -> Option<f64> {
+    let rates: Vec<f64> = lines
+        .iter()
+        .filter(|l| when.iter().any(|w| l.split_whitespace().next() == Some(*w)))
+        .filter_map(|l| l2test_bps(l))
+        .filter(|r| *r > 0.0)
+        .collect();
     (!rates.is_empty()).then(|| rates.iter().sum::<f64>() / rates.len() as f64)
 }
 
-fn summarize(reports: &[ScenarioReport], l2test: &[String], guest_ok: bool) -> Result<bool> {
+fn ratio_line(path: &str, pollen: Option<f64>, baseline: Option<f64>, what: &str) {
+    match (pollen, baseline) {
+        (Some(p), Some(b)) if b > 0.0 => println!(
+            "vlab throughput path={path} pollen_kbps={:.1} l2test_kbps={:.1} ratio={:.3}",
+            p / 1000.0,
+            b / 1000.0,
+            p / b
+        ),
+        _ => println!("vlab throughput path={path} unavailable ({what} or l2test did not run)"),
+    }
+}
+
+fn summarize(
+    reports: &[ScenarioReport],
+    bracketed: &[ScenarioReport],
+    l2test: &[String],
+    guest_ok: bool,
+) -> Result<bool> {
     println!();
-    for r in reports {
+    for r in reports.iter().chain(bracketed) {
         println!("{r}");
     }
-    let baseline = l2test_baseline(l2test);
-    for (scenario, path) in [("transfer_l2cap", "l2cap"), ("transfer_gatt", "gatt")] {
-        match (goodput(reports, "bluez", scenario), baseline) {
-            (Some(p), Some(b)) if b > 0.0 => println!(
-                "vlab throughput path={path} pollen_kbps={:.1} l2test_kbps={:.1} ratio={:.3}",
-                p / 1000.0,
-                b / 1000.0,
-                p / b
-            ),
-            _ => println!("vlab throughput path={path} unavailable (scenario or l2test did not run)"),
-        }
-    }
+    // The suite's transfers against l2test before and after the whole BlueZ suite (minutes apart), and the
+    // throughput case that ran right between two l2test runs (the tighter comparison).
+    let around_suite = l2test_baseline(l2test, &["before", "after"]);
+    ratio_line("l2cap", goodput(reports, "bluez", "transfer_l2cap"), around_suite, "transfer_l2cap");
+    ratio_line("gatt", goodput(reports, "bluez", "transfer_gatt"), around_suite, "transfer_gatt");
+    let tight = l2test_baseline(l2test, &["after", "post"]);
+    ratio_line("l2cap-bracketed", goodput(bracketed, "bluez", "throughput_l2cap"), tight, "throughput_l2cap");
     // btleplug writes through one D-Bus call per value; its GATT goodput over the BlueZ backend's, same boot.
     match (goodput(reports, "btleplug", "transfer_gatt"), goodput(reports, "bluez", "transfer_gatt")) {
         (Some(p), Some(b)) if b > 0.0 => println!(
@@ -171,7 +210,8 @@ fn summarize(reports: &[ScenarioReport], l2test: &[String], guest_ok: bool) -> R
         ),
         _ => println!("vlab throughput path=gatt-btleplug unavailable (a transfer_gatt run did not pass)"),
     }
-    let mut tally = Tally::of(reports);
+    let all: Vec<ScenarioReport> = reports.iter().chain(bracketed).cloned().collect();
+    let mut tally = Tally::of(&all);
     if reports.is_empty() || !guest_ok && tally.failed == 0 {
         // The guest died or the suite never reported: count that as a failure, never as a pass.
         println!("FAIL vlab-guest (no complete suite run; see the console log)");
@@ -191,10 +231,11 @@ mod tests {
         assert_eq!(l2test_bps(line), Some(206.15 * 8192.0));
         assert_eq!(l2test_bps("none"), None);
         let runs = ["before l2test[1]: 4194304 bytes in 8.00 sec, 512.00 kB/s".to_string(), "after none".to_string()];
-        assert_eq!(l2test_baseline(&runs), Some(512.0 * 8192.0));
+        assert_eq!(l2test_baseline(&runs, &["before", "after"]), Some(512.0 * 8192.0));
         let both = [runs[0].clone(), "after l2test[2]: 4194304 bytes in 16.00 sec, 256.00 kB/s".to_string()];
-        assert_eq!(l2test_baseline(&both), Some(384.0 * 8192.0));
-        assert_eq!(l2test_baseline(&[]), None);
+        assert_eq!(l2test_baseline(&both, &["before", "after"]), Some(384.0 * 8192.0));
+        assert_eq!(l2test_baseline(&both, &["after", "post"]), Some(256.0 * 8192.0));
+        assert_eq!(l2test_baseline(&[], &["before"]), None);
     }
 
     #[test]
@@ -208,6 +249,6 @@ mod tests {
 
     #[test]
     fn a_silent_guest_is_a_failure() {
-        assert!(!summarize(&[], &[], true).unwrap());
+        assert!(!summarize(&[], &[], &[], true).unwrap());
     }
 }

@@ -66,6 +66,11 @@ main() {
       --json /out/conformance.json ${POLLEN_SUITE_FILTER:+--filter "$POLLEN_SUITE_FILTER"} 2> /out/suite.log
     rc=$?
     vlab_l2test_report after
+    # The ratio's tight form: Pollen's L2CAP throughput case (4 MiB hci0 -> hci1, fresh nodes) right between two
+    # l2test runs. Its FAIL counts like a scenario's.
+    /hostshare/pollen-hw-tests throughput --backend bluez --adapters hci0,hci1 --filter l2cap --bytes 4194304 \
+      --json /out/throughput-l2cap.json 2> /out/throughput.log || rc=1
+    vlab_l2test_report post
   fi
 
   # btleplug is central-only: node 0 (hci0) dials node 1 (hci1); the suite skips what needs node 0 to advertise
