@@ -299,7 +299,8 @@ fn node_pollen(cfg: &RouterConfig, i: usize, shared: &Arc<PollenShared>, copies:
 }
 
 /// Pollen's router settings in the simulator: wants live as long as the message, at most half an hour (a want
-/// older than that says little about where its requester is now), and carries are bounded by what the buffer holds.
+/// older than that says little about where its requester is now), done notices as long as a message (after that
+/// nobody holds the copies they would free), and carries are bounded by what the buffer holds.
 fn pollen_router_config(cfg: &SimConfig, relay: bool, max_carries: usize) -> RouterConfig {
     let want_ttl = cfg.workload.ttl_ms.min(WANT_TTL_CAP_MS);
     RouterConfig {
@@ -308,6 +309,7 @@ fn pollen_router_config(cfg: &SimConfig, relay: bool, max_carries: usize) -> Rou
         id_seed: cfg.seed,
         relay,
         max_carries,
+        done_ttl_ms: u32::try_from(cfg.workload.ttl_ms).unwrap_or(u32::MAX),
         ..RouterConfig::default()
     }
 }

@@ -5,6 +5,7 @@
 //! for the CID is at least twice as fresh as anything it has heard: that neighbour met the wanting node (or someone
 //! who did) much more recently, so the copy moves to it (focus). A want's remaining lifetime is its freshness: the wanting node sends
 //! the full lifetime, and each relay passes on what is left of it.
+//! Custody ends early when a done notice arrives (`done.rs`): a requester already has the block.
 
 use cid::Cid;
 

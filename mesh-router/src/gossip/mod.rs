@@ -28,6 +28,7 @@
 
 pub mod bloom;
 mod custody;
+mod done;
 mod router;
 mod tables;
 pub mod wire;
@@ -174,6 +175,13 @@ pub struct RouterConfig {
     /// Relays other nodes' wants and carries copies for them; off, the node only answers for what it holds (the
     /// energy-budget policy turns this off when the battery share is too small).
     pub relay: bool,
+    /// How long a node passes on a done notice (a requester received the CID) after hearing it, ms; 0: no notices
+    /// are sent, and those heard are ignored.
+    pub done_ttl_ms: u32,
+    /// Hop budget of a done notice.
+    pub done_hops: u8,
+    /// Most done notices kept at once.
+    pub max_done: usize,
 }
 
 impl Default for RouterConfig {
@@ -197,6 +205,9 @@ impl Default for RouterConfig {
             offers_per_encounter: 256,
             focus_margin_ms: 60_000,
             relay: true,
+            done_ttl_ms: 0,
+            done_hops: 16,
+            max_done: 4_096,
         }
     }
 }

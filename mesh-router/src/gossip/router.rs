@@ -6,6 +6,7 @@ use cid::Cid;
 
 use super::bloom::{Bloom, BloomKey};
 use super::custody::Custody;
+use super::done::Notice;
 use super::tables::{Outbox, SeenIds, TokenBucket, WantState};
 use super::{Action, Control, PeerKey, Penalty, RouterConfig, RouterStats, Time, WantEntry};
 
@@ -28,16 +29,18 @@ pub struct Router<P: PeerKey> {
     own_dirty: bool,
     summary_dirty: bool,
     next_summary: Time,
-    wants: BTreeMap<Cid, WantState<P>>,
+    pub(super) wants: BTreeMap<Cid, WantState<P>>,
     /// Held blocks this node carries toward requesters it may not know yet, with their spray budget.
     pub(super) custody: BTreeMap<Cid, Custody>,
     /// Offers made and not yet taken: (neighbour, CID) → copies offered.
     pub(super) offers: BTreeMap<(P, Cid), u32>,
+    /// Done notices this node passes on: CIDs a requester is known to have received.
+    pub(super) done: BTreeMap<Cid, Notice<P>>,
     /// REQUESTs outstanding per provider (at most `max_requests_per_neighbor`).
     in_flight: BTreeMap<P, usize>,
     /// CIDs whose providers are all busy: asked again when a request slot frees up.
     slot_waiters: BTreeSet<Cid>,
-    seen: SeenIds,
+    pub(super) seen: SeenIds,
     id_counter: u64,
     /// Further copies the store can take in custody now (the driver says; unbounded until it does).
     carry_room: usize,
@@ -69,6 +72,7 @@ impl<P: PeerKey> Router<P> {
             wants: BTreeMap::new(),
             custody: BTreeMap::new(),
             offers: BTreeMap::new(),
+            done: BTreeMap::new(),
             in_flight: BTreeMap::new(),
             slot_waiters: BTreeSet::new(),
             seen,
@@ -109,7 +113,7 @@ impl<P: PeerKey> Router<P> {
         self.out.pop_front()
     }
 
-    fn new_id(&mut self) -> u64 {
+    pub(super) fn new_id(&mut self) -> u64 {
         self.id_counter += 1;
         let id = mix(self.cfg.id_seed ^ mix(self.id_counter));
         self.seen.insert(id);
@@ -143,7 +147,7 @@ impl<P: PeerKey> Router<P> {
     // --- events from the driver ---
 
     /// A block is in the store: from a neighbour (`Some`, already checked against its CID) or put locally (`None`).
-    pub fn block_arrived(&mut self, _now: Time, from: Option<P>, cid: Cid) {
+    pub fn block_arrived(&mut self, now: Time, from: Option<P>, cid: Cid) {
         self.stats.blocks_in += u64::from(from.is_some());
         self.add_held(cid);
         self.slot_waiters.remove(&cid);
@@ -159,6 +163,9 @@ impl<P: PeerKey> Router<P> {
         }
         if state.local {
             self.out.push_back(Action::Delivered { cid });
+            if from.is_some() {
+                self.announce_done(now, cid, &mut outbox);
+            }
         }
         for &to in &state.owed {
             if Some(to) != from {
@@ -179,7 +186,7 @@ impl<P: PeerKey> Router<P> {
                 outbox.have(f, cid, 0);
             }
         }
-        self.retry_waiters(_now, &mut outbox);
+        self.retry_waiters(now, &mut outbox);
         outbox.flush(&mut self.out);
     }
 
@@ -267,6 +274,7 @@ impl<P: PeerKey> Router<P> {
                 }
             }
         }
+        self.tell_all_done(now, peer, &mut outbox);
         outbox.flush(&mut self.out);
     }
 
@@ -274,6 +282,7 @@ impl<P: PeerKey> Router<P> {
     pub fn peer_disconnected(&mut self, now: Time, peer: P) {
         self.neighbors.remove(&peer);
         self.offers.retain(|(p, _), _| *p != peer);
+        self.done_peer_gone(&peer);
         self.in_flight.remove(&peer);
         self.summary_dirty = true;
         let mut outbox = Outbox::default();
@@ -392,6 +401,11 @@ impl<P: PeerKey> Router<P> {
             self.stats.wants_rate_limited += 1;
             return;
         }
+        if entry.ttl_ms == 0 {
+            // No lifetime left: the want was satisfied (a done notice).
+            self.on_done(now, from, &entry, outbox);
+            return;
+        }
         if self.held.contains(&entry.cid) {
             self.answer_want_for_held(now, from, &entry, outbox);
             return;
@@ -502,7 +516,7 @@ impl<P: PeerKey> Router<P> {
 
     /// A neighbour offers a spray copy: carry it when there is room (and it is not already here or wanted).
     fn on_offer(&mut self, now: Time, from: P, cid: Cid, copies: u32, outbox: &mut Outbox<P>) {
-        if self.held.contains(&cid) {
+        if self.held.contains(&cid) || self.done.contains_key(&cid) {
             return;
         }
         if let Some(state) = self.wants.get_mut(&cid) {
@@ -610,7 +624,7 @@ impl<P: PeerKey> Router<P> {
     }
 
     /// Drops the state of a CID nobody wants any more, cancelling it where it was forwarded.
-    fn collect(&mut self, cid: Cid, outbox: &mut Outbox<P>) {
+    pub(super) fn collect(&mut self, cid: Cid, outbox: &mut Outbox<P>) {
         let Some(state) = self.wants.get(&cid) else { return };
         if state.live() {
             return;

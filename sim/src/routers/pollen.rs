@@ -88,6 +88,9 @@ impl PollenNode {
                     if let Some(&msg) = self.shared.index.get(&cid) {
                         if ctx.spec(msg).dst == ctx.node() {
                             ctx.delivered(msg, self.hops.get(&msg).copied().unwrap_or(0));
+                            // Handed to the application, which keeps it in its own storage: it no longer takes
+                            // room in the carry buffer (the router still holds it and answers wants for it).
+                            self.buffer.remove(msg);
                         }
                     }
                 }
@@ -109,13 +112,24 @@ impl PollenNode {
         self.router.set_carry_room(usize::try_from(room).unwrap_or(usize::MAX));
     }
 
-    /// Stores a message, evicting blocks without custody first, then those with the least lifetime left (the
-    /// oldest messages): under a full buffer a young message has more time to reach its destination.
+    /// Stores a message, evicting first blocks a requester is known to have received (a done notice was heard),
+    /// then blocks without custody, then those with the least lifetime left (the oldest messages): under a full
+    /// buffer a young message has more time to reach its destination.
     fn store(&mut self, now: Time, msg: MsgIdx, size: u64) -> bool {
         let router = &self.router;
         let cids = &self.shared.cids;
         let created = &self.shared.created;
-        let rank = |m: MsgIdx, _: &Held| (router.spray_budget(&cids[m]) > 0, created[m]);
+        let rank = |m: MsgIdx, _: &Held| {
+            let cid = &cids[m];
+            let tier = if router.is_done(cid) {
+                0
+            } else if router.spray_budget(cid) > 0 {
+                2
+            } else {
+                1
+            };
+            (tier, created[m])
+        };
         let Some(evicted) = self.buffer.insert(msg, size, now, rank) else { return false };
         for m in evicted {
             self.router.forget(&self.shared.cids[m]);
@@ -166,7 +180,8 @@ impl Protocol for PollenNode {
         if self.router.holds(&cid) {
             return true;
         }
-        if !self.store(ctx.now(), msg, ctx.spec(msg).size) {
+        // A block this node wants goes to the application, not into the carry buffer.
+        if !self.router.wants_locally(&cid) && !self.store(ctx.now(), msg, ctx.spec(msg).size) {
             return false;
         }
         self.hops.insert(msg, meta.hops + 1);
@@ -180,10 +195,10 @@ impl Protocol for PollenNode {
         if self.router.wants_locally(&cid) {
             self.router.cancel(ctx.now(), cid);
         }
-        if self.buffer.remove(msg) {
-            self.router.forget(&cid);
-            self.hops.remove(&msg);
-        }
+        // Delivered messages left the buffer but the router still held them: forget them in either case.
+        self.buffer.remove(msg);
+        self.router.forget(&cid);
+        self.hops.remove(&msg);
         self.pump(ctx);
     }
 

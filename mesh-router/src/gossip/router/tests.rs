@@ -404,3 +404,65 @@ fn a_want_travels_no_further_than_its_hop_budget() {
     let reached: Vec<usize> = (1..5).filter(|i| net.routers[*i].wanted() > 0).collect();
     assert_eq!(reached, vec![1, 2], "two hops from the requester, no further");
 }
+
+#[test]
+fn a_done_notice_ends_custody_wherever_it_spreads() {
+    let cfg = RouterConfig { done_ttl_ms: 3_600_000, ..RouterConfig::default() };
+    let mut net = Net::with_config(5, &[], cfg);
+    let x = cid(30);
+    // 0 publishes with two copies and hands one to the courier 1.
+    net.routers[0].publish(x, 2);
+    net.connect(0, 1);
+    net.pump();
+    net.disconnect(0, 1);
+    assert_eq!((net.routers[0].spray_budget(&x), net.routers[1].spray_budget(&x)), (1, 1));
+    // 2 wants it and gets it from the courier: the courier hears at once that its copy is done.
+    net.routers[2].want(net.now, x);
+    net.connect(1, 2);
+    net.pump();
+    assert!(net.got(2, x));
+    assert!(net.routers[1].is_done(&x) && net.routers[1].spray_budget(&x) == 0, "the courier's custody ended");
+    assert!(net.routers[1].holds(&x), "the block stays, first in line for eviction");
+    net.disconnect(1, 2);
+    // The notice travels on with the courier, through a bystander, to the source.
+    net.advance(60_000);
+    net.connect(1, 3);
+    net.pump();
+    net.disconnect(1, 3);
+    assert!(net.routers[3].is_done(&x) && !net.routers[3].holds(&x));
+    net.connect(3, 0);
+    net.pump();
+    assert!(net.routers[0].is_done(&x) && net.routers[0].spray_budget(&x) == 0, "the source stops carrying it");
+    net.disconnect(3, 0);
+    // Nobody takes a copy of a done block any more.
+    let mut carrier = Net::with_config(2, &[], RouterConfig { done_ttl_ms: 3_600_000, ..RouterConfig::default() });
+    carrier.routers[0].publish(x, 4);
+    carrier.routers[1] = std::mem::replace(&mut net.routers[3], Router::new(RouterConfig::default()));
+    carrier.connect(0, 1);
+    carrier.pump();
+    assert!(!carrier.routers[1].holds(&x), "an offer of a done block is declined");
+    assert_eq!(carrier.routers[0].spray_budget(&x), 0, "and the offerer hears the notice");
+}
+
+#[test]
+fn done_notices_are_off_by_default_and_expire() {
+    let mut net = Net::new(3, &[]);
+    let x = cid(31);
+    net.routers[0].add_held(x);
+    net.routers[1].want(net.now, x);
+    net.connect(0, 1);
+    net.pump();
+    assert!(net.got(1, x) && !net.routers[0].is_done(&x) && !net.routers[1].is_done(&x));
+
+    let cfg = RouterConfig { done_ttl_ms: 10_000, ..RouterConfig::default() };
+    let mut net = Net::with_config(3, &[], cfg);
+    net.routers[0].add_held(x);
+    net.routers[1].want(net.now, x);
+    net.connect(0, 1);
+    net.pump();
+    assert!(net.routers[0].is_done(&x));
+    net.now += 20_000;
+    net.connect(1, 2);
+    net.pump();
+    assert!(!net.routers[2].is_done(&x), "a notice is passed on only while it lives");
+}
