@@ -300,7 +300,8 @@ fn node_pollen(cfg: &RouterConfig, i: usize, shared: &Arc<PollenShared>, copies:
 
 /// Pollen's router settings in the simulator: wants live as long as the message, at most half an hour (a want
 /// older than that says little about where its requester is now), done notices as long as a message (after that
-/// nobody holds the copies they would free), and carries are bounded by what the buffer holds.
+/// nobody holds the copies they would free), carries are bounded by what the buffer holds, and replicas fill the
+/// buffer room nothing useful holds.
 fn pollen_router_config(cfg: &SimConfig, relay: bool, max_carries: usize) -> RouterConfig {
     let want_ttl = cfg.workload.ttl_ms.min(WANT_TTL_CAP_MS);
     RouterConfig {
@@ -310,6 +311,7 @@ fn pollen_router_config(cfg: &SimConfig, relay: bool, max_carries: usize) -> Rou
         relay,
         max_carries,
         done_ttl_ms: u32::try_from(cfg.workload.ttl_ms).unwrap_or(u32::MAX),
+        replicas_per_custody: 4,
         ..RouterConfig::default()
     }
 }

@@ -20,6 +20,10 @@ pub(super) struct Custody {
     pub(super) copies: u32,
     /// The latest expiry of any want for the CID heard here (0: none heard).
     pub(super) interest_until: Time,
+    /// Order in which this node took custody (higher: more recent), so the newest copies are offered first.
+    pub(super) since: u64,
+    /// Replicas (copies without custody) this node may still hand to neighbours with spare room.
+    pub(super) replicas: u32,
 }
 
 impl<P: PeerKey> Router<P> {
@@ -54,6 +58,10 @@ impl<P: PeerKey> Router<P> {
     pub(super) fn copies_given(&mut self, to: P, cid: Cid) {
         let given = self.offers.remove(&(to, cid)).unwrap_or(1);
         let Some(custody) = self.custody.get_mut(&cid) else { return };
+        if given == 0 {
+            custody.replicas = custody.replicas.saturating_sub(1);
+            return;
+        }
         custody.copies = custody.copies.saturating_sub(given);
         if custody.copies == 0 {
             self.custody.remove(&cid);

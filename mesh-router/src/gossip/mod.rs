@@ -182,6 +182,10 @@ pub struct RouterConfig {
     pub done_hops: u8,
     /// Most done notices kept at once.
     pub max_done: usize,
+    /// Replicas (copies without custody, evicted first) a custodian offers of each block in its custody, one per
+    /// neighbour that connects (a plain HAVE); a neighbour fetches them only into the spare room its store reports
+    /// ([`Router::set_spare_room`]). 0: none.
+    pub replicas_per_custody: u32,
 }
 
 impl Default for RouterConfig {
@@ -208,6 +212,7 @@ impl Default for RouterConfig {
             done_ttl_ms: 0,
             done_hops: 16,
             max_done: 4_096,
+            replicas_per_custody: 0,
         }
     }
 }

@@ -36,6 +36,8 @@ pub struct Router<P: PeerKey> {
     pub(super) offers: BTreeMap<(P, Cid), u32>,
     /// Done notices this node passes on: CIDs a requester is known to have received.
     pub(super) done: BTreeMap<Cid, Notice<P>>,
+    /// Custody taken so far (orders custody by recency).
+    custody_seq: u64,
     /// REQUESTs outstanding per provider (at most `max_requests_per_neighbor`).
     in_flight: BTreeMap<P, usize>,
     /// CIDs whose providers are all busy: asked again when a request slot frees up.
@@ -44,6 +46,8 @@ pub struct Router<P: PeerKey> {
     id_counter: u64,
     /// Further copies the store can take in custody now (the driver says; unbounded until it does).
     carry_room: usize,
+    /// Blocks the store can take without evicting anything useful (the driver says; 0 until it does).
+    spare_room: usize,
     out: VecDeque<Action<P>>,
     pub(super) stats: RouterStats,
 }
@@ -73,11 +77,13 @@ impl<P: PeerKey> Router<P> {
             custody: BTreeMap::new(),
             offers: BTreeMap::new(),
             done: BTreeMap::new(),
+            custody_seq: 0,
             in_flight: BTreeMap::new(),
             slot_waiters: BTreeSet::new(),
             seen,
             id_counter: 0,
             carry_room: usize::MAX,
+            spare_room: 0,
             out: VecDeque::new(),
             stats: RouterStats::default(),
         }
@@ -111,6 +117,11 @@ impl<P: PeerKey> Router<P> {
     /// The next action for the driver.
     pub fn poll_action(&mut self) -> Option<Action<P>> {
         self.out.pop_front()
+    }
+
+    fn next_custody_seq(&mut self) -> u64 {
+        self.custody_seq += 1;
+        self.custody_seq
     }
 
     pub(super) fn new_id(&mut self) -> u64 {
@@ -156,10 +167,12 @@ impl<P: PeerKey> Router<P> {
             self.free_slot(provider);
         }
         let mut outbox = Outbox::default();
-        if let Some(copies) = state.carry.filter(|_| !state.local) {
+        if let Some(copies) = state.carry.filter(|c| !state.local && *c > 0) {
             // The copies die at the node that wanted the block; anywhere else they travel on.
             self.stats.carries += 1;
-            self.custody.insert(cid, Custody { copies, interest_until: state.interest_expiry() });
+            let since = self.next_custody_seq();
+            let replicas = self.cfg.replicas_per_custody;
+            self.custody.insert(cid, Custody { copies, interest_until: state.interest_expiry(), since, replicas });
         }
         if state.local {
             self.out.push_back(Action::Delivered { cid });
@@ -204,7 +217,9 @@ impl<P: PeerKey> Router<P> {
     pub fn publish(&mut self, cid: Cid, copies: u32) {
         self.add_held(cid);
         if copies > 0 {
-            self.custody.insert(cid, Custody { copies, interest_until: 0 });
+            let since = self.next_custody_seq();
+            let replicas = self.cfg.replicas_per_custody;
+            self.custody.insert(cid, Custody { copies, interest_until: 0, since, replicas });
         }
     }
 
@@ -218,6 +233,12 @@ impl<P: PeerKey> Router<P> {
     /// another's, at the cost of a transfer.
     pub fn set_carry_room(&mut self, copies: usize) {
         self.carry_room = copies;
+    }
+
+    /// How many more blocks fit in the store without evicting a block that may still reach a requester: replicas
+    /// offered by neighbours are fetched into that room only.
+    pub fn set_spare_room(&mut self, blocks: usize) {
+        self.spare_room = blocks;
     }
 
     /// The store evicted `cid`.
@@ -251,17 +272,29 @@ impl<P: PeerKey> Router<P> {
         let summary = self.summary();
         self.send(peer, summary);
         let mut outbox = Outbox::default();
-        let offers: Vec<(Cid, u32)> = self
-            .custody
-            .iter()
-            .filter(|(_, c)| c.copies > 1)
-            .take(self.cfg.offers_per_encounter)
-            .map(|(cid, c)| (*cid, c.copies / 2))
-            .collect();
+        // Newest custody first: an encounter may be too short for every offer, and a copy taken recently has the
+        // most lifetime left to reach its requester.
+        let mut spray: Vec<(u64, Cid, u32)> =
+            self.custody.iter().filter(|(_, c)| c.copies > 1).map(|(cid, c)| (c.since, *cid, c.copies / 2)).collect();
+        spray.sort_by_key(|s| std::cmp::Reverse(s.0));
+        let offers: Vec<(Cid, u32)> =
+            spray.into_iter().take(self.cfg.offers_per_encounter).map(|(_, cid, n)| (cid, n)).collect();
         for (cid, copies) in offers {
             outbox.offer(peer, cid, copies);
             self.offers.insert((peer, cid), copies);
             self.stats.offers_sent += 1;
+        }
+        // Replicas of what we carry (newest custody first), for a neighbour with spare room.
+        let mut replicas: Vec<(u64, Cid)> = self
+            .custody
+            .iter()
+            .filter(|(c, k)| k.replicas > 0 && !self.offers.contains_key(&(peer, **c)))
+            .map(|(c, k)| (k.since, *c))
+            .collect();
+        replicas.sort_by_key(|r| std::cmp::Reverse(r.0));
+        for (_, cid) in replicas.into_iter().take(self.cfg.offers_per_encounter) {
+            outbox.have(peer, cid, 0);
+            self.offers.insert((peer, cid), 0);
         }
         let cids: Vec<Cid> = self.wants.keys().copied().collect();
         for cid in cids {
@@ -499,7 +532,12 @@ impl<P: PeerKey> Router<P> {
     }
 
     fn on_have(&mut self, now: Time, from: P, cid: Cid, hops: u8, outbox: &mut Outbox<P>) {
-        let Some(state) = self.wants.get_mut(&cid) else { return };
+        let Some(state) = self.wants.get_mut(&cid) else {
+            if hops == 0 {
+                self.maybe_replicate(now, from, cid, outbox);
+            }
+            return;
+        };
         let entry = state.providers.entry(from).or_insert(hops);
         *entry = (*entry).min(hops);
         state.failed.remove(&from);
@@ -534,6 +572,22 @@ impl<P: PeerKey> Router<P> {
         }
         let mut state = WantState::new(0, 0);
         state.carry = Some(copies);
+        state.providers.insert(from, 0);
+        self.wants.insert(cid, state);
+        self.fetch_or_give_up(now, cid, outbox);
+    }
+
+    /// A neighbour holds a block nobody here wants: with spare room, fetch a replica (no custody; evicted first).
+    fn maybe_replicate(&mut self, now: Time, from: P, cid: Cid, outbox: &mut Outbox<P>) {
+        if !self.cfg.relay || self.held.contains(&cid) || self.done.contains_key(&cid) {
+            return;
+        }
+        let fetching = self.wants.values().filter(|w| w.carry == Some(0)).count();
+        if fetching >= self.spare_room || self.wants.len() >= self.cfg.max_wants {
+            return;
+        }
+        let mut state = WantState::new(0, 0);
+        state.carry = Some(0);
         state.providers.insert(from, 0);
         self.wants.insert(cid, state);
         self.fetch_or_give_up(now, cid, outbox);

@@ -100,7 +100,8 @@ impl PollenNode {
         }
     }
 
-    /// Tells the router how many more copies fit beside the blocks it has in custody.
+    /// Tells the router how many more copies fit beside the blocks it has in custody, and how many replicas fit
+    /// without evicting anything that may still reach a requester.
     fn update_carry_room(&mut self) {
         let custody: u64 = self
             .buffer
@@ -110,6 +111,11 @@ impl PollenNode {
             .sum();
         let room = self.buffer.capacity().saturating_sub(custody) / self.shared.max_size;
         self.router.set_carry_room(usize::try_from(room).unwrap_or(usize::MAX));
+        // Spare room: free, or held by blocks a requester already received.
+        let useful: u64 =
+            self.buffer.iter().filter(|(m, _)| !self.router.is_done(&self.shared.cids[*m])).map(|(_, h)| h.size).sum();
+        let spare = self.buffer.capacity().saturating_sub(useful) / self.shared.max_size;
+        self.router.set_spare_room(usize::try_from(spare).unwrap_or(usize::MAX));
     }
 
     /// Stores a message, evicting first blocks a requester is known to have received (a done notice was heard),

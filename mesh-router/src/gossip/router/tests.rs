@@ -466,3 +466,44 @@ fn done_notices_are_off_by_default_and_expire() {
     net.pump();
     assert!(!net.routers[2].is_done(&x), "a notice is passed on only while it lives");
 }
+
+#[test]
+fn replicas_fill_only_spare_room_and_leave_custody_where_it_was() {
+    let cfg = RouterConfig { replicas_per_custody: 1, ..RouterConfig::default() };
+    let mut net = Net::with_config(4, &[], cfg);
+    let x = cid(32);
+    net.routers[0].publish(x, 1);
+    net.routers[2].set_spare_room(1);
+    net.connect(0, 1);
+    net.pump();
+    assert!(!net.routers[1].holds(&x), "no spare room: no replica");
+    net.connect(0, 2);
+    net.pump();
+    assert!(net.routers[2].holds(&x), "spare room takes a replica");
+    assert_eq!(net.routers[2].spray_budget(&x), 0, "a replica carries no custody");
+    assert_eq!(net.routers[0].spray_budget(&x), 1, "the custodian keeps its copy");
+    assert_eq!(net.received(2, x), 1);
+    net.routers[3].set_spare_room(1);
+    net.connect(0, 3);
+    net.pump();
+    assert!(!net.routers[3].holds(&x), "the custodian's replica budget is spent");
+}
+
+#[test]
+fn spray_offers_go_out_newest_custody_first() {
+    let mut r = Router::<usize>::new(RouterConfig::default());
+    // The newer custody has the larger CID, so CID order would list it last.
+    let (old, new) = if cid(40) < cid(41) { (cid(40), cid(41)) } else { (cid(41), cid(40)) };
+    r.publish(old, 2);
+    r.publish(new, 2);
+    r.peer_connected(0, 1);
+    let offered: Vec<Cid> = std::iter::from_fn(|| r.poll_action())
+        .filter_map(|a| match a {
+            Action::Send { msg: Control::Have(entries), .. } => Some(entries),
+            _ => None,
+        })
+        .flatten()
+        .map(|e| e.cid)
+        .collect();
+    assert_eq!(offered, vec![new, old]);
+}
