@@ -123,8 +123,10 @@ impl SimConfig {
     /// 250 kB/s links, 5 MB buffers, 500 kB–1 MB messages every 25–35 s living 5 h: the ONE simulator's default
     /// workload). The 1000 m × 1000 m area is where the ideal oracle delivers at least 0.9 (0.965 with seed 1); in
     /// this setting the 5 MB buffers, not the contacts, bound every router. Pollen sprays 2 copies and its wants
-    /// travel 2 hops: a buffer holds only about six messages, so a third copy or a wider want only evicts another
-    /// message's copy.
+    /// travel 1 hop: a buffer holds only about six messages, so a third copy only evicts another message's copy, and
+    /// random-waypoint meetings are memoryless (two nodes that just met are no likelier than any pair to meet again
+    /// soon), so a relayed want's freshness says nothing about where the requester is and focus hand-overs and relay
+    /// pulls cost transmissions without raising delivery (2 hops: the same delivery at about 1.5× the overhead).
     pub fn rwp_oracle_check() -> Self {
         let mut radio = RadioProfile::ble();
         radio.rate_bytes_per_s = 250_000.0;
@@ -146,7 +148,7 @@ impl SimConfig {
             range_m: 10.0,
             radio,
             pollen_copies: 2,
-            pollen_want_hops: 2,
+            pollen_want_hops: 1,
             routers: RouterSet { energy_sweep: false, ..RouterSet::ALL },
             ..Self::field_default()
         }
@@ -311,7 +313,7 @@ fn pollen_router_config(cfg: &SimConfig, relay: bool, max_carries: usize) -> Rou
         relay,
         max_carries,
         done_ttl_ms: u32::try_from(cfg.workload.ttl_ms).unwrap_or(u32::MAX),
-        replicas_per_custody: 4,
+        replicas_per_custody: 8,
         ..RouterConfig::default()
     }
 }
