@@ -13,7 +13,13 @@ pub(super) fn to_bitswap(msg: &Control) -> Option<BitswapMessage> {
     let mut out = BitswapMessage::default();
     match msg {
         Control::Summary { .. } => return None,
-        Control::Want(entries) => out.wants = entries.iter().map(|w| want(&w.cid, WantType::Have, false)).collect(),
+        // A want with no lifetime left is a done notice (docs/want-gossip.md §6): Bitswap has no equivalent.
+        Control::Want(entries) => {
+            out.wants = entries.iter().filter(|w| w.ttl_ms > 0).map(|w| want(&w.cid, WantType::Have, false)).collect();
+            if out.wants.is_empty() {
+                return None;
+            }
+        }
         Control::Request(cids) => out.wants = cids.iter().map(|c| want(c, WantType::Block, false)).collect(),
         Control::Cancel(cids) => out.wants = cids.iter().map(|c| want(c, WantType::Block, true)).collect(),
         Control::Have(entries) => out.presences = entries.iter().map(|h| (h.cid, Presence::Have)).collect(),
@@ -91,5 +97,14 @@ mod tests {
         let (back, _) = from_bitswap(to_bitswap(&want).unwrap(), |_| 42, 6, 1000);
         assert_eq!(back, vec![Control::Want(vec![WantEntry { cid: c, id: 42, hops_left: 6, ttl_ms: 1000 }])]);
         assert!(to_bitswap(&Control::Summary { own: Default::default(), near: Default::default() }).is_none());
+    }
+
+    #[test]
+    fn done_notices_never_reach_bitswap_peers() {
+        let (a, b) = (cid_v1_sha256(RAW_CODEC, b"a"), cid_v1_sha256(RAW_CODEC, b"b"));
+        let done = |cid| WantEntry { cid, id: 1, hops_left: 3, ttl_ms: 0 };
+        assert!(to_bitswap(&Control::Want(vec![done(a)])).is_none());
+        let mixed = to_bitswap(&Control::Want(vec![done(a), WantEntry { ttl_ms: 5, ..done(b) }])).unwrap();
+        assert_eq!(mixed.wants.iter().map(|w| w.cid).collect::<Vec<_>>(), vec![b]);
     }
 }
