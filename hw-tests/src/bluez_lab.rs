@@ -95,6 +95,15 @@ impl BluezLab {
         text.lines().filter(|l| !l.trim().is_empty()).map(str::to_string).collect()
     }
 
+    /// Waits until the drivers handed out since the last call have closed (their D-Bus connections linger for
+    /// `SESSION_LINGER` after they are dropped).
+    async fn quiesce(&mut self) {
+        if !self.observers.is_empty() {
+            tokio::time::sleep(pollen_ble::bluez::SESSION_LINGER + Duration::from_millis(500)).await;
+        }
+        self.observers.clear();
+    }
+
     /// Waits until bluetoothd publishes every adapter of the lab (it may be coming back from a restart).
     async fn wait_for_adapters(&self) -> Result<(), LabError> {
         let deadline = tokio::time::Instant::now() + DAEMON_WAIT;
@@ -142,10 +151,7 @@ impl Lab for BluezLab {
     /// double free ("double free or corruption", SIGABRT) when devices were removed while a dropped peripheral's
     /// application was still registered and a central still wrote to it.
     async fn reset(&mut self) -> Result<(), LabError> {
-        if !self.observers.is_empty() {
-            tokio::time::sleep(pollen_ble::bluez::SESSION_LINGER + Duration::from_millis(500)).await;
-        }
-        self.observers.clear();
+        self.quiesce().await;
         self.wait_for_adapters().await?;
         self.daemon = bluetoothd_pid();
         self.deaths_seen = self.read_deaths().len();
@@ -175,6 +181,8 @@ impl Lab for BluezLab {
     /// A bluetoothd that died during the scenario (and was restarted by the lab's supervisor) fails it: a crash is
     /// never hidden behind a retry that happened to work.
     async fn health(&mut self) -> Option<String> {
+        // The scenario's nodes are gone; their teardown belongs to it, so a crash it causes is reported here.
+        self.quiesce().await;
         let deaths = self.read_deaths();
         let new: Vec<&str> = deaths.iter().skip(self.deaths_seen).map(String::as_str).collect();
         self.deaths_seen = deaths.len();

@@ -155,10 +155,9 @@ pub(super) fn spawn_gatt_reader(
             match reader.read(&mut buf).await {
                 Ok(n) if n > 0 => {
                     let data = bytes::Bytes::copy_from_slice(&buf[..n]);
-                    let event = DriverEvent::Received { link, bearer: Bearer::Gatt, data };
-                    if events.send(event).is_err() {
-                        return;
-                    }
+                    // Once the driver is gone this only drains: a dropped driver keeps its peripheral links' readers
+                    // open for a while (see `BluezDriver`'s drop), and its link table aborts this task.
+                    let _ = events.send(DriverEvent::Received { link, bearer: Bearer::Gatt, data });
                 }
                 // A zero-length datagram is how the fd reports its peer gone.
                 Ok(_) | Err(_) => {

@@ -201,18 +201,30 @@ impl BluezDriver {
 }
 
 impl Drop for BluezDriver {
-    /// Closes every link's sockets at once and the D-Bus connection [`SESSION_LINGER`] later (see there).
+    /// Closes the central links' sockets at once, the peripheral links' half a [`SESSION_LINGER`] later and the
+    /// D-Bus connection after the whole linger (see there).
+    ///
+    /// A peripheral link's write socket keeps being drained meanwhile: the peer central's bluetoothd still delivers
+    /// the writes it queued, and bluetoothd 5.66 aborted ("munmap_chunk(): invalid pointer", "double free or
+    /// corruption") right after failing to hand such a write to a closed socket ("chrc_write_cb() Unable to write:
+    /// Broken pipe").
     fn drop(&mut self) {
         self.worker.abort();
         // Dropping a link aborts its reader and writer tasks, which close its sockets.
         let links = std::mem::take(&mut lock(&self.shared).links);
-        drop(links);
-        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-            let session = self.session.clone();
-            runtime.spawn(async move {
-                tokio::time::sleep(SESSION_LINGER).await;
-                drop(session);
-            });
+        let (central, peripheral): (Vec<_>, Vec<_>) = links.into_values().partition(|l| l.role == Role::Central);
+        drop(central);
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => {
+                let session = self.session.clone();
+                runtime.spawn(async move {
+                    tokio::time::sleep(SESSION_LINGER / 2).await;
+                    drop(peripheral);
+                    tokio::time::sleep(SESSION_LINGER / 2).await;
+                    drop(session);
+                });
+            }
+            Err(_) => drop(peripheral),
         }
     }
 }

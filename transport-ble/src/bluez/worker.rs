@@ -551,9 +551,8 @@ async fn connect_le(dev: &bluer::Device, backoff: Duration) -> Result<(), Connec
 /// nodes whose connects collided do not collide again.
 fn collision_backoff(own: Address) -> Duration {
     let from_address = own.0.iter().fold(0u64, |h, b| h.wrapping_mul(131).wrapping_add(u64::from(*b)));
-    let from_clock = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| u64::from(d.subsec_micros()));
+    let from_clock =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| u64::from(d.subsec_micros()));
     Duration::from_millis(200 + (from_address.wrapping_add(from_clock / 1000)) % 1300)
 }
 
