@@ -5,13 +5,16 @@
 //! before the remote refuses it, so the router took every peer for a Pollen node and wrote want gossip to Helia.
 //! The router now picks the dialect from the protocols identify reports.
 
+mod common;
+use common::{loopback_node, pattern};
+
 use std::time::Duration;
 
 use futures::{AsyncReadExt, AsyncWriteExt, StreamExt};
 use libp2p::core::upgrade::Version;
 use libp2p::swarm::{NetworkBehaviour, SwarmEvent};
 use libp2p::{identify, noise, tcp, yamux, Multiaddr, PeerId, Swarm, SwarmBuilder};
-use pollen::{Cid, GetUpdate, Node, NodeConfig};
+use pollen::{Cid, GetUpdate, Node};
 use pollen_router::bitswap::{BitswapMessage, FrameDecoder, Presence, Want, WantType};
 use pollen_router::net::BITSWAP_PROTOCOL;
 use pollen_router::unixfs::{cid_v1_sha256, RAW_CODEC};
@@ -22,10 +25,6 @@ const WITHIN: Duration = Duration::from_secs(20);
 struct Plain {
     identify: identify::Behaviour,
     streams: libp2p_stream::Behaviour,
-}
-
-fn pattern(len: usize, seed: u8) -> Vec<u8> {
-    (0..len).map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed)).collect()
 }
 
 /// A Bitswap-only peer that negotiates lazily too, connected to `node`.
@@ -59,12 +58,6 @@ async fn plain_peer(node: &Node) -> (Swarm<Plain>, PeerId) {
     (swarm, peer)
 }
 
-async fn start_node(dir: &tempfile::TempDir) -> Node {
-    let mut config = NodeConfig::new(dir.path().to_path_buf());
-    config.listen = vec!["/ip4/127.0.0.1/tcp/0".parse().expect("multiaddr")];
-    Node::start(config).await.expect("node")
-}
-
 async fn read_message(stream: &mut libp2p::Stream, decoder: &mut FrameDecoder) -> Option<BitswapMessage> {
     let mut buf = vec![0u8; 64 * 1024];
     loop {
@@ -81,7 +74,7 @@ async fn read_message(stream: &mut libp2p::Stream, decoder: &mut FrameDecoder) -
 #[tokio::test]
 async fn node_answers_a_bitswap_only_peer_in_bitswap() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let node = start_node(&dir).await;
+    let node = loopback_node(&dir).await;
     let data = pattern(200_000, 7);
     let cid = node.put(data.clone()).await.expect("put");
     let (swarm, node_id) = plain_peer(&node).await;
@@ -118,7 +111,7 @@ async fn node_answers_a_bitswap_only_peer_in_bitswap() {
 #[tokio::test]
 async fn node_fetches_from_a_bitswap_only_peer() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let node = start_node(&dir).await;
+    let node = loopback_node(&dir).await;
     let data = pattern(1000, 3);
     let cid: Cid = cid_v1_sha256(RAW_CODEC, &data);
     let (swarm, node_id) = plain_peer(&node).await;

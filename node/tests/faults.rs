@@ -2,13 +2,16 @@
 //! CID, one floods wants at a thousand times any sane rate. The node must drop the first, and stay bounded and
 //! useful under the second.
 
+mod common;
+use common::loopback_node;
+
 use std::time::Duration;
 
 use futures::{AsyncReadExt, AsyncWriteExt, StreamExt};
 use libp2p::core::upgrade::Version;
 use libp2p::swarm::{NetworkBehaviour, SwarmEvent};
 use libp2p::{identify, noise, tcp, yamux, Multiaddr, PeerId, Swarm, SwarmBuilder};
-use pollen::{GetUpdate, Node, NodeConfig};
+use pollen::{GetUpdate, Node};
 use pollen_router::gossip::wire::{EnvelopeDecoder, WireMessage};
 use pollen_router::gossip::{Control, HaveEntry, WantEntry};
 use pollen_router::net::WANT_PROTOCOL;
@@ -20,12 +23,6 @@ const WITHIN: Duration = Duration::from_secs(30);
 struct Evil {
     identify: identify::Behaviour,
     streams: libp2p_stream::Behaviour,
-}
-
-async fn node(dir: &tempfile::TempDir) -> Node {
-    let mut config = NodeConfig::new(dir.path().to_path_buf());
-    config.listen = vec!["/ip4/127.0.0.1/tcp/0".parse().expect("multiaddr")];
-    Node::start(config).await.expect("node")
 }
 
 /// A peer that lists `/pollen/want/1.0.0` in identify (so the node treats it as a mesh neighbour), connected to
@@ -76,7 +73,7 @@ async fn next_message(stream: &mut libp2p::Stream, decoder: &mut EnvelopeDecoder
 #[tokio::test]
 async fn a_peer_serving_a_bad_block_is_disconnected_and_the_block_never_stored() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let victim = node(&dir).await;
+    let victim = loopback_node(&dir).await;
     let real = b"the real block".to_vec();
     let cid = cid_v1_sha256(RAW_CODEC, &real);
     let (mut swarm, mut incoming, victim_id) = evil_peer(&victim).await;
@@ -119,8 +116,8 @@ async fn a_peer_serving_a_bad_block_is_disconnected_and_the_block_never_stored()
 #[tokio::test]
 async fn a_want_flood_stays_bounded_while_an_honest_transfer_completes() {
     let (dir_a, dir_b) = (tempfile::tempdir().expect("temp dir"), tempfile::tempdir().expect("temp dir"));
-    let victim = node(&dir_a).await;
-    let honest = node(&dir_b).await;
+    let victim = loopback_node(&dir_a).await;
+    let honest = loopback_node(&dir_b).await;
     let file: Vec<u8> = (0..3_000_000u32).map(|i| (i % 251) as u8).collect();
     let root = honest.put(file.clone()).await.expect("put");
     let honest_addr = honest.wait_listening(1, WITHIN).await.expect("listening")[0].clone();

@@ -2,6 +2,9 @@
 //!
 //! Virtual time (tokio's paused clock); positions are metres, BLE range is about 53 m.
 
+mod common;
+use common::pattern;
+
 use std::time::Duration;
 
 use futures::StreamExt;
@@ -10,18 +13,6 @@ use pollen_ble::driver::DeviceId;
 use pollen_ble::sim::{MediumConfig, NodeConfig as SimNode, SimMedium};
 
 const MIB: usize = 1024 * 1024;
-
-fn pattern(len: usize, seed: u8) -> Vec<u8> {
-    let mut x = u64::from(seed).wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
-}
 
 struct Mesh {
     medium: SimMedium,

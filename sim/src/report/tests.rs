@@ -379,17 +379,3 @@ fn write_report_error_names_the_path() {
     assert!(err.to_string().contains(&dir.display().to_string()), "{err}");
     let _ = std::fs::remove_file(&file);
 }
-
-/// Writes the synthetic report for looking at: `POLLEN_REPORT_DIR=/tmp/r cargo test -p pollen-sim render_synthetic
-/// -- --ignored --nocapture`.
-#[test]
-#[ignore = "writes a report for inspection"]
-fn render_synthetic_report() {
-    let dir = std::env::var_os("POLLEN_REPORT_DIR").map_or_else(|| scratch_dir("demo"), PathBuf::from);
-    let r = synthetic();
-    println!("{}", summary_table(&r));
-    println!("{}", write_report(&dir, &r).unwrap().display());
-    for (i, (name, r)) in degenerate_cases().into_iter().enumerate() {
-        println!("{name}: {}", write_report(&dir.join(format!("degenerate-{i}")), &r).unwrap().display());
-    }
-}
