@@ -30,6 +30,14 @@ pub enum LabError {
     /// A wait ran out.
     #[error("timed out after {0:?}")]
     Timeout(Duration),
+    /// A wait for an event ran out; `seen` lists the failures the node reported meanwhile.
+    #[error("timed out after {within:?} (meanwhile: {seen})")]
+    TimeoutSeeing {
+        /// How long the wait was.
+        within: Duration,
+        /// The dial failures and closed connections the node reported during the wait.
+        seen: String,
+    },
     /// A node's task ended.
     #[error("the node stopped")]
     NodeGone,

@@ -22,6 +22,8 @@ use crate::LabError;
 const BULK: StreamProtocol = StreamProtocol::new("/pollen-conformance/bulk/1");
 const ECHO: StreamProtocol = StreamProtocol::new("/pollen-conformance/echo/1");
 const MAX_ECHO: usize = 1024 * 1024;
+/// How many skipped failures a timed-out wait reports.
+const MAX_REPORTED_FAILURES: usize = 8;
 
 /// Byte `i` of the deterministic bulk-transfer pattern.
 pub fn pattern_byte(i: u64) -> u8 {
@@ -80,6 +82,19 @@ pub enum NodeEvent {
         /// Goodput from the first to the last byte, bit/s.
         goodput_bps: f64,
     },
+}
+
+impl NodeEvent {
+    /// A one-line description when the event is a failure (a failed dial, a connection closed by an error).
+    fn failure(&self) -> Option<String> {
+        match self {
+            NodeEvent::DialFailed { error } => Some(format!("dial failed: {error}")),
+            NodeEvent::ConnectionClosed { peer, error: Some(error) } => {
+                Some(format!("connection to {peer} closed: {error}"))
+            }
+            _ => None,
+        }
+    }
 }
 
 #[derive(NetworkBehaviour)]
@@ -273,14 +288,22 @@ impl Node {
         mut pred: impl FnMut(&NodeEvent) -> bool,
     ) -> Result<NodeEvent, LabError> {
         let deadline = Instant::now() + within;
+        // The failures skipped on the way, so a timeout says what went wrong instead of only that nothing came.
+        let mut failures: Vec<String> = Vec::new();
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             let e = self.next_event(left).await.map_err(|e| match e {
-                LabError::Timeout(_) => LabError::Timeout(within),
+                LabError::Timeout(_) if failures.is_empty() => LabError::Timeout(within),
+                LabError::Timeout(_) => LabError::TimeoutSeeing { within, seen: failures.join("; ") },
                 other => other,
             })?;
             if pred(&e) {
                 return Ok(e);
+            }
+            if let Some(failure) = e.failure() {
+                if failures.len() < MAX_REPORTED_FAILURES {
+                    failures.push(failure);
+                }
             }
         }
     }

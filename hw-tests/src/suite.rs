@@ -135,9 +135,13 @@ async fn connect<L: Lab>(lab: &L, a: &mut Node, b: &mut Node) -> Result<Duration
     let within = scaled(lab, Duration::from_secs(30));
     let (pa, pb) = (a.peer_id(), b.peer_id());
     let (ra, rb) = tokio::join!(a.wait_for(within, is_connected_to(pb)), b.wait_for(within, is_connected_to(pa)));
-    ra?;
-    rb?;
-    Ok(start.elapsed())
+    match (ra, rb) {
+        (Ok(_), Ok(_)) => Ok(start.elapsed()),
+        (ra, rb) => {
+            let side = |r: Result<NodeEvent, LabError>| r.map_or_else(|e| e.to_string(), |_| "connected".into());
+            Err(LabError::Check(format!("not connected: {} saw {}, {} saw {}", pa, side(ra), pb, side(rb))))
+        }
+    }
 }
 
 /// Two nodes, node 0 auto-dialing node 1, both advertising.

@@ -66,3 +66,25 @@ fn every_scenario_has_a_test_here() {
         assert!(source.contains(&format!("passes(\"{name}\")")), "scenario {name} is not run on the sim lab");
     }
 }
+
+/// A wait that runs out names the failures the node reported meanwhile, so a lab's FAIL line says what went wrong.
+#[tokio::test(start_paused = true)]
+async fn a_timed_out_wait_reports_the_failed_dial() {
+    use std::time::Duration;
+
+    use pollen_hw_tests::lab::{Lab, NodeSpec};
+    use pollen_hw_tests::node::{Node, NodeEvent, NodeOptions};
+    use pollen_hw_tests::LabError;
+
+    let mut lab = SimLab::new(MediumConfig::default());
+    lab.reset().await.unwrap();
+    let mut a = Node::spawn(vec![lab.driver(0, &NodeSpec::default()).await.unwrap()], NodeOptions::default()).unwrap();
+    // Node 1 exists but never advertises, so the dial cannot succeed.
+    let b = Node::spawn(vec![lab.driver(1, &NodeSpec::default()).await.unwrap()], NodeOptions::default()).unwrap();
+    a.dial(b.ble_address());
+    let outcome = a.wait_for(Duration::from_secs(60), |e| matches!(e, NodeEvent::Connected { .. })).await;
+    match outcome {
+        Err(LabError::TimeoutSeeing { seen, .. }) => assert!(seen.contains("dial failed"), "{seen}"),
+        other => panic!("expected a timeout naming the failed dial, got {other:?}"),
+    }
+}

@@ -58,6 +58,12 @@ vlab_l2test_report() {
   echo "L2TEST $1 ${l2:-none}"
 }
 
+# A failed run's log goes to the console too: CI keeps only what the runner printed, not the guest's /out.
+vlab_log_tail() {
+  echo "vlab: the last 80 lines of $1:"
+  tail -n 80 "$1" | cut -c1-400
+}
+
 main() {
   local rc=0 brc
   if [[ " $backends " == *" bluez "* ]]; then
@@ -65,6 +71,7 @@ main() {
     /hostshare/pollen-hw-tests suite --backend bluez --adapters hci0,hci1,hci2,hci3 --relay-plan 0/1,2/3 \
       --json /out/conformance.json ${POLLEN_SUITE_FILTER:+--filter "$POLLEN_SUITE_FILTER"} 2> /out/suite.log
     rc=$?
+    [ "$rc" = 0 ] || vlab_log_tail /out/suite.log
     vlab_l2test_report after
     # The ratio's tight form: Pollen's L2CAP throughput case (4 MiB hci0 -> hci1, fresh nodes) right between two
     # l2test runs. Its FAIL counts like a scenario's.
@@ -81,6 +88,7 @@ main() {
         --json /out/conformance-btleplug.json ${POLLEN_SUITE_FILTER:+--filter "$POLLEN_SUITE_FILTER"} \
         2> /out/suite-btleplug.log
       brc=$?
+      [ "$brc" = 0 ] || vlab_log_tail /out/suite-btleplug.log
       [ "$rc" = 0 ] && rc=$brc
     else
       echo "vlab: this suite binary has no btleplug backend; skipping that run" >&2

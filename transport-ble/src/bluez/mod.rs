@@ -27,6 +27,7 @@
 //!   Requests, and a central sends a link's first value as one: bluetoothd answers it only after the value reached
 //!   the application's socket, and every later write finds the socket in place.
 
+mod le_connect;
 mod link_io;
 mod worker;
 

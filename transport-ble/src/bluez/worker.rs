@@ -20,6 +20,7 @@ use bluer::{
 use futures::{FutureExt, StreamExt};
 use tokio::sync::mpsc;
 
+use super::le_connect::connect_le;
 use super::link_io::{attach_l2cap, link_down, spawn_gatt_reader, spawn_writer_watch};
 use super::{address_of, device_id, lock, platform, Command, Shared, BLUEZ_MAX_ATT_MTU};
 use crate::driver::{
@@ -473,7 +474,8 @@ async fn connect(
     let err = |e: bluer::Error| ConnectError::Platform(e.to_string());
     let dev = adapter.device(address_of(device)).map_err(err)?;
     let own = adapter.address().await.map_err(err)?;
-    connect_le(&dev, collision_backoff(own)).await?;
+    let has_link = || lock(shared).links.values().any(|l| l.device == device);
+    connect_le(&dev, own, dev.address(), has_link).await?;
     made_acl.store(true, Ordering::Relaxed);
     let mut rx = None;
     let mut tx = None;
@@ -518,42 +520,6 @@ async fn connect(
     }
     let _ = events.send(DriverEvent::Connected { link, device, role: Role::Central, att_mtu: mtu });
     Ok(())
-}
-
-/// One LE connection attempt gets this long before it is cancelled and retried (normally it takes 0.03-1 s).
-const LE_CONNECT_ATTEMPT: Duration = Duration::from_secs(8);
-
-/// Brings the LE connection up. When both nodes connect to each other at the same moment, one attempt usually fails
-/// with EBUSY (reported as is: the peer's connection carries the link), but on emulated controllers both attempts
-/// sometimes hang until cancelled (seen in the virtual lab: both dials timed out after 30 s). A hung attempt is
-/// cancelled and retried after `backoff`, unless the peer's connection came up meanwhile.
-async fn connect_le(dev: &bluer::Device, backoff: Duration) -> Result<(), ConnectError> {
-    let err = |e: bluer::Error| ConnectError::Platform(e.to_string());
-    loop {
-        if let Ok(result) = tokio::time::timeout(LE_CONNECT_ATTEMPT, dev.connect()).await {
-            return result.map_err(err);
-        }
-        let peer_first = || ConnectError::Platform("the peer connected to us first".into());
-        if dev.is_connected().await.unwrap_or(false) {
-            return Err(peer_first());
-        }
-        // Disconnect cancels the pending attempt.
-        let _ = dev.disconnect().await;
-        tracing::debug!(device = %dev.address(), ?backoff, "LE connect hung; retrying");
-        tokio::time::sleep(backoff).await;
-        if dev.is_connected().await.unwrap_or(false) {
-            return Err(peer_first());
-        }
-    }
-}
-
-/// A retry delay that differs between two adapters (from the address) and between runs (from the clock), so two
-/// nodes whose connects collided do not collide again.
-fn collision_backoff(own: Address) -> Duration {
-    let from_address = own.0.iter().fold(0u64, |h, b| h.wrapping_mul(131).wrapping_add(u64::from(*b)));
-    let from_clock =
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| u64::from(d.subsec_micros()));
-    Duration::from_millis(200 + (from_address.wrapping_add(from_clock / 1000)) % 1300)
 }
 
 async fn open_channel(adapter: &Adapter, peer: Address, psm: u16) -> Result<bluer::l2cap::Stream, String> {

@@ -1,0 +1,261 @@
+//! Bringing an LE connection up when the peer may be connecting to us at the same moment.
+//!
+//! When two nodes connect to each other at once, one attempt usually fails with EBUSY, but on emulated controllers
+//! both attempts sometimes hang until cancelled (seen in the virtual lab: both dials timed out after 30 s, and
+//! retries after similar delays collided again). A hung attempt is cancelled; then the node with the lower address
+//! waits long enough for the other's retry to land, so the two retries cannot meet again.
+//!
+//! When the peer's connection came up instead, the dial gives way to it, but only once that connection carries a
+//! link to us (the peer subscribed to our TX characteristic). If it drops without one (the peer's setup failed), we
+//! connect again ourselves, so one failed side cannot fail both dials.
+
+use std::fmt::Display;
+use std::future::Future;
+use std::time::Duration;
+
+use bluer::Address;
+use rand::RngExt;
+use tokio::time::Instant;
+
+use crate::driver::ConnectError;
+
+/// One LE connection attempt gets this long before it is cancelled and retried (normally it takes 0.03-1 s).
+const LE_CONNECT_ATTEMPT: Duration = Duration::from_secs(8);
+/// After a collision, how long the peer's own connection gets to become a link before we connect again.
+const PEER_LINK_GRACE: Duration = Duration::from_secs(8);
+/// How often a wait for the peer's connection looks at the device.
+const PEER_POLL: Duration = Duration::from_millis(100);
+
+/// What [`connect_le`] needs of a remote device (BlueZ's `org.bluez.Device1`).
+pub(super) trait LeDevice {
+    /// The platform's error.
+    type Error: Display;
+    /// Connects (BlueZ `Connect`); resolves when the connection is up.
+    fn connect(&self) -> impl Future<Output = Result<(), Self::Error>> + Send;
+    /// Whether an LE connection to the device is up, whoever made it.
+    fn is_connected(&self) -> impl Future<Output = bool> + Send;
+    /// Drops the connection or cancels a pending attempt.
+    fn disconnect(&self) -> impl Future<Output = ()> + Send;
+}
+
+impl LeDevice for bluer::Device {
+    type Error = bluer::Error;
+
+    fn connect(&self) -> impl Future<Output = Result<(), bluer::Error>> + Send {
+        bluer::Device::connect(self)
+    }
+
+    async fn is_connected(&self) -> bool {
+        bluer::Device::is_connected(self).await.unwrap_or(false)
+    }
+
+    async fn disconnect(&self) {
+        let _ = bluer::Device::disconnect(self).await;
+    }
+}
+
+/// Brings the LE connection from `own` to `peer` up. `Ok` means our attempt made it; an error saying the peer
+/// connected first means `has_link` turned true (the peer's connection carries the link) and our dial gives way.
+pub(super) async fn connect_le<D: LeDevice>(
+    dev: &D,
+    own: Address,
+    peer: Address,
+    has_link: impl Fn() -> bool,
+) -> Result<(), ConnectError> {
+    loop {
+        tracing::debug!(device = %peer, "LE connect");
+        let hung = match tokio::time::timeout(LE_CONNECT_ATTEMPT, dev.connect()).await {
+            Ok(Ok(())) => return Ok(()),
+            Ok(Err(e)) if !dev.is_connected().await => return Err(ConnectError::Platform(e.to_string())),
+            Ok(Err(e)) => {
+                tracing::debug!(device = %peer, error = %e, "LE connect refused while the peer connected to us");
+                false
+            }
+            Err(_) => true,
+        };
+        if hung && !dev.is_connected().await {
+            dev.disconnect().await;
+            let backoff = collision_backoff(own, peer);
+            tracing::debug!(device = %peer, ?backoff, "LE connect hung; retrying");
+            if !connects_within(dev, backoff).await {
+                continue;
+            }
+        }
+        if link_within(dev, &has_link, PEER_LINK_GRACE).await {
+            return Err(ConnectError::Platform("the peer connected to us first".into()));
+        }
+        tracing::debug!(device = %peer, "the peer's connection ended without a link; connecting ourselves");
+    }
+}
+
+/// Whether the device connects to us within `wait`.
+async fn connects_within<D: LeDevice>(dev: &D, wait: Duration) -> bool {
+    let deadline = Instant::now() + wait;
+    while Instant::now() < deadline {
+        tokio::time::sleep(PEER_POLL).await;
+        if dev.is_connected().await {
+            return true;
+        }
+    }
+    false
+}
+
+/// Whether the device's connection to us becomes a link within `grace`; false as soon as the connection drops.
+async fn link_within<D: LeDevice>(dev: &D, has_link: &impl Fn() -> bool, grace: Duration) -> bool {
+    let deadline = Instant::now() + grace;
+    loop {
+        if has_link() {
+            return true;
+        }
+        if Instant::now() >= deadline || !dev.is_connected().await {
+            return false;
+        }
+        tokio::time::sleep(PEER_POLL).await;
+    }
+}
+
+/// The wait before retrying a hung connect. Both nodes of a collision time out at about the same moment, so the
+/// tie is broken by address: the higher one retries soon, the lower one waits until that retry has had time to
+/// land (a connect takes 0.03-1 s under emulation). Jitter keeps several peers from lining up on one node.
+fn collision_backoff(own: Address, peer: Address) -> Duration {
+    let jitter = Duration::from_millis(rand::rng().random_range(0..500));
+    if own > peer {
+        Duration::from_millis(250) + jitter
+    } else {
+        Duration::from_millis(2500) + jitter
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+
+    /// Two controllers on one medium, with the emulated controllers' collision: two attempts pending at the same
+    /// time both hang until cancelled. A lone attempt connects after `SETUP`.
+    #[derive(Default)]
+    struct Air {
+        pending: [bool; 2],
+        collided: bool,
+        connected: bool,
+        /// Attempts started, per side.
+        attempts: [u32; 2],
+    }
+
+    const SETUP: Duration = Duration::from_millis(50);
+
+    struct FakeDevice {
+        air: Arc<Mutex<Air>>,
+        /// The side that holds this handle (the device is the other side).
+        me: usize,
+    }
+
+    impl FakeDevice {
+        fn air(&self) -> std::sync::MutexGuard<'_, Air> {
+            self.air.lock().unwrap_or_else(|p| p.into_inner())
+        }
+    }
+
+    impl LeDevice for FakeDevice {
+        type Error = &'static str;
+
+        async fn connect(&self) -> Result<(), &'static str> {
+            {
+                let mut air = self.air();
+                air.attempts[self.me] += 1;
+                if air.connected {
+                    return Err("Operation already in progress");
+                }
+                air.pending[self.me] = true;
+                if air.pending[1 - self.me] {
+                    air.collided = true;
+                }
+            }
+            tokio::time::sleep(SETUP).await;
+            {
+                let mut air = self.air();
+                if !air.collided && air.pending[self.me] {
+                    air.pending[self.me] = false;
+                    air.connected = true;
+                    return Ok(());
+                }
+            }
+            std::future::pending().await
+        }
+
+        async fn is_connected(&self) -> bool {
+            self.air().connected
+        }
+
+        async fn disconnect(&self) {
+            let mut air = self.air();
+            air.pending[self.me] = false;
+            air.collided &= air.pending.iter().any(|p| *p);
+            air.connected = false;
+        }
+    }
+
+    fn address(last: u8) -> Address {
+        Address::new([0, 0xAA, 1, 0, 0, last])
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn colliding_dials_end_with_one_connection() {
+        let air = Arc::new(Mutex::new(Air::default()));
+        let (a, b) = (FakeDevice { air: air.clone(), me: 0 }, FakeDevice { air: air.clone(), me: 1 });
+        let connected = || air.lock().map(|a| a.connected).unwrap_or(false);
+        let start = Instant::now();
+        let (ra, rb) = tokio::join!(
+            connect_le(&a, address(0), address(1), connected),
+            connect_le(&b, address(1), address(0), connected),
+        );
+        // The higher address retried first and made the connection; the lower one gave way to it.
+        assert!(ra.is_err_and(|e| e.to_string().contains("connected to us first")));
+        assert!(rb.is_ok());
+        let air = air.lock().unwrap_or_else(|p| p.into_inner());
+        assert!(air.connected);
+        assert_eq!(air.attempts, [1, 2]);
+        assert!(start.elapsed() < LE_CONNECT_ATTEMPT + Duration::from_secs(2), "{:?}", start.elapsed());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_peer_connection_without_a_link_does_not_fail_the_dial() {
+        let air = Arc::new(Mutex::new(Air { connected: true, ..Air::default() }));
+        let dev = FakeDevice { air: air.clone(), me: 0 };
+        let dropper = air.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            dropper.lock().unwrap_or_else(|p| p.into_inner()).connected = false;
+        });
+        let result = connect_le(&dev, address(0), address(1), || false).await;
+        assert!(result.is_ok(), "{result:?}");
+        assert_eq!(air.lock().unwrap_or_else(|p| p.into_inner()).attempts, [2, 0]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_refused_connect_to_an_absent_device_fails_at_once() {
+        struct Refusing;
+        impl LeDevice for Refusing {
+            type Error = &'static str;
+            async fn connect(&self) -> Result<(), &'static str> {
+                Err("Page Timeout")
+            }
+            async fn is_connected(&self) -> bool {
+                false
+            }
+            async fn disconnect(&self) {}
+        }
+        let result = connect_le(&Refusing, address(0), address(1), || false).await;
+        assert!(result.is_err_and(|e| e.to_string().contains("Page Timeout")));
+    }
+
+    #[test]
+    fn the_lower_address_waits_past_the_higher_ones_retry() {
+        for _ in 0..100 {
+            let low = collision_backoff(address(0), address(1));
+            let high = collision_backoff(address(1), address(0));
+            assert!(low >= high + Duration::from_secs(1), "{low:?} vs {high:?}");
+        }
+    }
+}
