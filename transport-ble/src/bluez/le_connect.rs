@@ -8,6 +8,14 @@
 //! When the peer's connection came up instead, the dial gives way to it, but only once that connection carries a
 //! link to us (the peer subscribed to our TX characteristic). If it drops without one (the peer's setup failed), we
 //! connect again ourselves, so one failed side cannot fail both dials.
+//!
+//! Often both `Connect` calls succeed on the one LE connection the controllers made, and each node goes on to be
+//! GATT central on it. Two Pollen links on one connection are resolved by the link session's tie-break, but BlueZ
+//! breaks them first: while bluetoothd acquires the peripheral app's write socket for a central's first Write
+//! Request, it keeps the value by pointer into the connection's ATT receive buffer, and any PDU arriving meanwhile
+//! (here the same peer's notifications or responses, as GATT server of the other link) overwrites it (seen in the
+//! virtual lab: "header declares 768 payload bytes, 17 arrived"; the tie-break then closed the other link, and both
+//! dials failed). [`gives_way`] keeps one GATT central per connection.
 
 use std::fmt::Display;
 use std::future::Future;
@@ -108,6 +116,27 @@ async fn link_within<D: LeDevice>(dev: &D, has_link: &impl Fn() -> bool, grace: 
             return true;
         }
         if Instant::now() >= deadline || !dev.is_connected().await {
+            return false;
+        }
+        tokio::time::sleep(PEER_POLL).await;
+    }
+}
+
+/// How long after its connection came up the node with the lower address watches for the peer's own GATT client
+/// before subscribing as central itself (service discovery, ~0.1-1 s, runs inside this time).
+pub(super) const SHARED_CONNECTION_SETTLE: Duration = Duration::from_millis(1500);
+
+/// Whether a node that just connected should leave the connection to the peer's GATT client instead of becoming
+/// central on it: when the peer already subscribed to us (`has_link`). The node with the lower address also waits
+/// until `settle_until` for that to happen, so when both nodes connected at once the higher one subscribes and the
+/// lower one gives way. A node that subscribed never gives way later, so the two cannot both give way.
+pub(super) async fn gives_way(own: Address, peer: Address, settle_until: Instant, has_link: impl Fn() -> bool) -> bool {
+    loop {
+        if has_link() {
+            tracing::debug!(device = %peer, "the peer is GATT central on this connection already; giving way");
+            return true;
+        }
+        if own > peer || Instant::now() >= settle_until {
             return false;
         }
         tokio::time::sleep(PEER_POLL).await;
@@ -248,6 +277,59 @@ mod tests {
         }
         let result = connect_le(&Refusing, address(0), address(1), || false).await;
         assert!(result.is_err_and(|e| e.to_string().contains("Page Timeout")));
+    }
+
+    /// Two nodes that both connected: each discovers services for `discovery`, asks `gives_way`, and if it does
+    /// not give way subscribes, which the other sees as a link `propagation` later. Exactly one must subscribe.
+    async fn both_connected(discovery: [Duration; 2], propagation: Duration) -> [bool; 2] {
+        let subscribed_at: Arc<Mutex<[Option<Instant>; 2]>> = Arc::default();
+        let start = Instant::now();
+        let node = |me: usize| {
+            let subscribed_at = subscribed_at.clone();
+            async move {
+                let settle_until = Instant::now() + SHARED_CONNECTION_SETTLE;
+                tokio::time::sleep(discovery[me]).await;
+                let peer_link = || {
+                    let at = subscribed_at.lock().map(|s| s[1 - me]).unwrap_or(None);
+                    at.is_some_and(|t| Instant::now() >= t + propagation)
+                };
+                let gave_way = gives_way(address(me as u8), address(1 - me as u8), settle_until, peer_link).await;
+                if !gave_way {
+                    if let Ok(mut s) = subscribed_at.lock() {
+                        s[me] = Some(Instant::now());
+                    }
+                }
+                !gave_way
+            }
+        };
+        let (a, b) = tokio::join!(node(0), node(1));
+        assert!(start.elapsed() <= SHARED_CONNECTION_SETTLE + Duration::from_secs(1));
+        [a, b]
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn one_gatt_central_per_shared_connection() {
+        let ms = Duration::from_millis;
+        for (discovery, propagation) in [
+            ([ms(100), ms(100)], ms(30)),
+            ([ms(900), ms(100)], ms(30)),
+            ([ms(100), ms(900)], ms(200)),
+            ([ms(0), ms(0)], ms(0)),
+            ([ms(1000), ms(1000)], ms(100)),
+        ] {
+            let subscribed = both_connected(discovery, propagation).await;
+            assert_eq!(subscribed.iter().filter(|s| **s).count(), 1, "{discovery:?} {propagation:?}: {subscribed:?}");
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_lone_central_subscribes_after_the_settle_time_at_most() {
+        let start = Instant::now();
+        assert!(!gives_way(address(1), address(0), start + SHARED_CONNECTION_SETTLE, || false).await);
+        assert_eq!(start.elapsed(), Duration::ZERO, "the higher address does not wait");
+        assert!(!gives_way(address(0), address(1), start + SHARED_CONNECTION_SETTLE, || false).await);
+        assert!(start.elapsed() >= SHARED_CONNECTION_SETTLE);
+        assert!(start.elapsed() < SHARED_CONNECTION_SETTLE + PEER_POLL * 2);
     }
 
     #[test]

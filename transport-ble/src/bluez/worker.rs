@@ -20,7 +20,7 @@ use bluer::{
 use futures::{FutureExt, StreamExt};
 use tokio::sync::mpsc;
 
-use super::le_connect::connect_le;
+use super::le_connect::{connect_le, gives_way, SHARED_CONNECTION_SETTLE};
 use super::link_io::{attach_l2cap, link_down, spawn_gatt_reader, spawn_writer_watch};
 use super::{address_of, device_id, lock, platform, Command, Shared, BLUEZ_MAX_ATT_MTU};
 use crate::driver::{
@@ -477,6 +477,7 @@ async fn connect(
     let has_link = || lock(shared).links.values().any(|l| l.device == device);
     connect_le(&dev, own, dev.address(), has_link).await?;
     made_acl.store(true, Ordering::Relaxed);
+    let settle_until = tokio::time::Instant::now() + SHARED_CONNECTION_SETTLE;
     let mut rx = None;
     let mut tx = None;
     for service in dev.services().await.map_err(err)? {
@@ -494,6 +495,9 @@ async fn connect(
     let (Some(rx), Some(tx)) = (rx, tx) else {
         return Err(ConnectError::Platform("the device has no Pollen GATT service".into()));
     };
+    if gives_way(own, dev.address(), settle_until, has_link).await {
+        return Err(ConnectError::Platform("the peer connected to us first".into()));
+    }
     let reader = tx.notify_io().await.map_err(err)?;
     // A peer whose RX takes Write Requests gets the link's first value as one, and the write socket is acquired
     // after it (see `link_io::send_gatt`); other peers get Write Commands from the start.
