@@ -25,7 +25,10 @@
 //!   them by pointer into the ATT receive buffer (`pending_write_new` keeps `value` uncopied), so each is delivered
 //!   later with its own length but the bytes of the newest PDU. The RX characteristic therefore also takes Write
 //!   Requests, and a central sends a link's first value as one: bluetoothd answers it only after the value reached
-//!   the application's socket, and every later write finds the socket in place.
+//!   the application's socket, and every later write finds the socket in place;
+//! - that Write Request's value is itself overwritten by any PDU the peer sends during the acquisition, which
+//!   happens when both nodes are GATT central on one LE connection after connecting to each other at once: the node
+//!   with the lower address gives way to the peer's subscription (`le_connect`).
 
 mod le_connect;
 mod link_io;
