@@ -600,6 +600,12 @@ impl<P: PeerKey> Router<P> {
             self.copies_given(from, cid);
             return;
         }
+        if self.wants.get(&cid).is_some_and(|s| s.fetch.is_some_and(|(p, _)| p == from)) {
+            // Our request for it went to the very neighbour now asking us: both heard the other was near it and
+            // would wait on each other until the timeouts. Refuse, so each looks elsewhere.
+            outbox.dont_have(from, cid);
+            return;
+        }
         if !self.wants.contains_key(&cid) {
             if self.wants.len() >= self.cfg.max_wants {
                 outbox.dont_have(from, cid);
@@ -624,8 +630,13 @@ impl<P: PeerKey> Router<P> {
         if state.fetch.is_some() || !state.fetching_for_someone() {
             return;
         }
-        let mut candidates: Vec<(u8, P)> =
-            state.providers.iter().filter(|(p, _)| !state.failed.contains(p)).map(|(p, h)| (*h, *p)).collect();
+        // A neighbour that asked us for the block does not hold it; asking it back would make a waiting loop.
+        let mut candidates: Vec<(u8, P)> = state
+            .providers
+            .iter()
+            .filter(|(p, _)| !state.failed.contains(p) && !state.owed.contains(p))
+            .map(|(p, h)| (*h, *p))
+            .collect();
         candidates.sort();
         let free = candidates.iter().find(|(_, p)| self.in_flight.get(p).copied().unwrap_or(0) < cap);
         match (free, candidates.is_empty()) {

@@ -3,7 +3,7 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use proptest::prelude::*;
 
 use super::*;
-use crate::gossip::{RouterStats, WantEntry};
+use crate::gossip::{HaveEntry, RouterStats, WantEntry};
 use crate::unixfs::{cid_v1_sha256, RAW_CODEC};
 
 fn cid(n: u32) -> Cid {
@@ -508,4 +508,64 @@ fn spray_offers_go_out_newest_custody_first() {
         .map(|e| e.cid)
         .collect();
     assert_eq!(offered, vec![new, old]);
+}
+
+/// Control messages a lone router (no `Net`) queued for `to`, draining its actions.
+fn sent_to(router: &mut Router<usize>, to: usize) -> Vec<Control> {
+    let mut out = Vec::new();
+    while let Some(action) = router.poll_action() {
+        if let Action::Send { to: t, msg } = action {
+            if t == to {
+                out.push(msg);
+            }
+        }
+    }
+    out
+}
+
+fn requested(msgs: &[Control], x: Cid) -> bool {
+    msgs.iter().any(|m| matches!(m, Control::Request(c) if c.contains(&x)))
+}
+
+#[test]
+fn crossing_requests_between_two_relays_are_refused_at_once() {
+    // 0 and 1 each heard the other was near x, and each asked the other: neither holds it, so without the rule
+    // both would wait for their request timeouts.
+    let mut r = Router::new(RouterConfig::default());
+    let x = cid(40);
+    r.peer_connected(0, 1);
+    r.want(0, x);
+    r.handle(0, 1, Control::Have(vec![HaveEntry { cid: x, hops: 1, copies: 0 }]));
+    assert!(requested(&sent_to(&mut r, 1), x), "asked its neighbour for x");
+    r.handle(10, 1, Control::Request(vec![x]));
+    let answer = sent_to(&mut r, 1);
+    assert!(answer.iter().any(|m| matches!(m, Control::DontHave(c) if c.contains(&x))), "{answer:?}");
+    // Its DONT_HAVE to us ends our request too; with no other provider the want waits for its next flood.
+    r.handle(10, 1, Control::DontHave(vec![x]));
+    assert!(!requested(&sent_to(&mut r, 1), x), "did not ask the same neighbour again");
+}
+
+#[test]
+fn a_neighbour_that_asked_for_a_block_is_not_asked_for_it() {
+    // We relay 1's want for x; 1 and 2 both answer that they are near x, 1 by fewer hops. When 1 then asks us for
+    // x, we fetch it from 2: 1 does not hold it, and asking 1 back would have both wait on each other.
+    let mut r = Router::new(RouterConfig::default());
+    let x = cid(41);
+    r.peer_connected(0, 1);
+    r.peer_connected(0, 2);
+    r.handle(0, 1, Control::Want(vec![WantEntry { cid: x, id: 99, hops_left: 3, ttl_ms: 60_000 }]));
+    r.handle(0, 1, Control::Have(vec![HaveEntry { cid: x, hops: 1, copies: 0 }]));
+    r.handle(0, 2, Control::Have(vec![HaveEntry { cid: x, hops: 2, copies: 0 }]));
+    while r.poll_action().is_some() {}
+    r.handle(5, 1, Control::Request(vec![x]));
+    let (mut to_1, mut to_2) = (Vec::new(), Vec::new());
+    while let Some(action) = r.poll_action() {
+        match action {
+            Action::Send { to: 1, msg } => to_1.push(msg),
+            Action::Send { to: 2, msg } => to_2.push(msg),
+            _ => {}
+        }
+    }
+    assert!(requested(&to_2, x), "fetched from the other provider");
+    assert!(!requested(&to_1, x), "asked the requester back");
 }
