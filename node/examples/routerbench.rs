@@ -14,6 +14,9 @@
 use std::error::Error;
 use std::time::Duration;
 
+#[path = "../tests/common/mod.rs"]
+mod common;
+
 use futures::StreamExt;
 use pollen::{BleBackend, Cid, GetUpdate, Node, NodeConfig};
 use pollen_ble::sim::{MediumConfig, NodeConfig as SimNode, SimMedium};
@@ -22,18 +25,6 @@ const FILE: usize = 4 * 1024 * 1024;
 const COLUMNS: usize = 5;
 const ROWS: usize = 4;
 const SPACING_M: f64 = 25.0;
-
-fn pattern(len: usize, seed: u8) -> Vec<u8> {
-    let mut x = u64::from(seed).wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
-}
 
 async fn fetch(node: &Node, root: Cid) -> Result<usize, String> {
     let mut updates = Box::pin(node.get(root));
@@ -64,7 +55,7 @@ async fn run() -> Result<(), Box<dyn Error>> {
     let publishers = [0, COLUMNS - 1, COLUMNS * ROWS - 1];
     let mut roots = Vec::new();
     for (k, &p) in publishers.iter().enumerate() {
-        roots.push(nodes[p].put(pattern(FILE, k as u8 + 1)).await?);
+        roots.push(nodes[p].put(common::pattern(FILE, k as u8 + 1)).await?);
     }
     let requests: [(usize, [usize; 2]); 6] =
         [(7, [0, 1]), (12, [1, 2]), (15, [0, 2]), (17, [0, 1]), (9, [0, 2]), (11, [1, 2])];

@@ -1,4 +1,4 @@
-//! Helpers the node's integration tests share. Each test binary compiles this module and uses part of it.
+//! Helpers the node's integration tests and routerbench share. Each binary compiles this module and uses part of it.
 #![allow(dead_code)]
 
 use pollen::{Node, NodeConfig};

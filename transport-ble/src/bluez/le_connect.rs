@@ -90,10 +90,15 @@ pub(super) async fn connect_le<D: LeDevice>(
             }
         }
         if link_within(dev, &has_link, PEER_LINK_GRACE).await {
-            return Err(ConnectError::Platform("the peer connected to us first".into()));
+            return Err(peer_connected_first());
         }
         tracing::debug!(device = %peer, "the peer's connection ended without a link; connecting ourselves");
     }
+}
+
+/// The error of a dial that gave way to the peer's own connection.
+pub(super) fn peer_connected_first() -> ConnectError {
+    ConnectError::Platform("the peer connected to us first".into())
 }
 
 /// Whether the device connects to us within `wait`.

@@ -20,7 +20,7 @@ use bluer::{
 use futures::{FutureExt, StreamExt};
 use tokio::sync::mpsc;
 
-use super::le_connect::{connect_le, gives_way, SHARED_CONNECTION_SETTLE};
+use super::le_connect::{connect_le, gives_way, peer_connected_first, SHARED_CONNECTION_SETTLE};
 use super::link_io::{attach_l2cap, link_down, spawn_gatt_reader, spawn_writer_watch};
 use super::{address_of, device_id, lock, platform, Command, Shared, BLUEZ_MAX_ATT_MTU};
 use crate::driver::{
@@ -496,7 +496,7 @@ async fn connect(
         return Err(ConnectError::Platform("the device has no Pollen GATT service".into()));
     };
     if gives_way(own, dev.address(), settle_until, has_link).await {
-        return Err(ConnectError::Platform("the peer connected to us first".into()));
+        return Err(peer_connected_first());
     }
     let reader = tx.notify_io().await.map_err(err)?;
     // A peer whose RX takes Write Requests gets the link's first value as one, and the write socket is acquired
