@@ -410,6 +410,9 @@ impl<P: PeerKey> Router<P> {
                         let had = state.requesters.remove(&from).is_some();
                         state.owed.remove(&from);
                         state.announced.remove(&from);
+                        // A CANCEL means the sender dropped its state for the CID, our want with it: the next spread
+                        // must reach it again.
+                        state.forwarded.remove(&from);
                         if had {
                             self.release_want_slot(from);
                         }
@@ -468,6 +471,13 @@ impl<P: PeerKey> Router<P> {
         }
         let expires = now + u64::from(entry.ttl_ms.min(self.cfg.want_ttl_ms));
         let Some(state) = self.wants.get_mut(&entry.cid) else { return };
+        if fresh_flood && state.requesters.contains_key(&from) && state.id != entry.id {
+            // A requester flooding again under a new id found no provider with the old one: pass the new flood on
+            // to everyone, or it dies here at a relay that forwarded the old one where it went nowhere.
+            state.id = entry.id;
+            state.forwarded.clear();
+            state.announced.remove(&from);
+        }
         state.requesters.insert(from, expires);
         state.hops_left = state.hops_left.max(entry.hops_left.saturating_sub(1));
         self.spread(now, entry.cid, Some(from), outbox);
