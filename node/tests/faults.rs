@@ -88,7 +88,7 @@ async fn a_peer_serving_a_bad_block_is_disconnected_and_the_block_never_stored()
                 WireMessage::Control(Control::Want(w)) if w.iter().any(|e| e.cid == cid) => {
                     WireMessage::Control(Control::Have(vec![HaveEntry { cid, hops: 0, copies: 0 }]))
                 }
-                WireMessage::Control(Control::Request(r)) if r.contains(&cid) => {
+                WireMessage::Control(Control::Request(r)) if r.iter().any(|e| e.cid == cid) => {
                     WireMessage::Block { cid, data: b"forged bytes!!".to_vec().into() }
                 }
                 _ => continue,

@@ -71,6 +71,17 @@ pub struct HaveEntry {
     pub copies: u32,
 }
 
+/// One block asked for in a REQUEST.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RequestEntry {
+    /// The CID.
+    pub cid: Cid,
+    /// The distance the receiver advertised for the block (0: it holds it). The receiver serves only through a
+    /// provider strictly closer than that and refuses otherwise, so a chain of REQUESTs shrinks at every hop and can
+    /// never close a loop. `None` (Bitswap peers, senders that predate the field): no limit.
+    pub within: Option<u8>,
+}
+
 /// The control messages of `/pollen/want/1.0.0` (blocks travel separately, see [`wire::WireMessage`]).
 #[derive(Debug, Clone, PartialEq)]
 pub enum Control {
@@ -90,7 +101,7 @@ pub enum Control {
     /// The sender cannot provide these (after a REQUEST or a WANT it cannot serve).
     DontHave(Vec<Cid>),
     /// Send me these blocks.
-    Request(Vec<Cid>),
+    Request(Vec<RequestEntry>),
 }
 
 /// Why the router wants a neighbour disconnected.

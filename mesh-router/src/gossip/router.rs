@@ -163,8 +163,8 @@ impl<P: PeerKey> Router<P> {
         self.add_held(cid);
         self.slot_waiters.remove(&cid);
         let Some(state) = self.wants.remove(&cid) else { return };
-        if let Some((provider, _)) = state.fetch {
-            self.free_slot(provider);
+        if let Some(fetch) = state.fetch {
+            self.free_slot(fetch.provider);
         }
         let mut outbox = Outbox::default();
         if let Some(copies) = state.carry.filter(|c| !state.local && *c > 0) {
@@ -180,7 +180,7 @@ impl<P: PeerKey> Router<P> {
                 self.announce_done(now, cid, &mut outbox);
             }
         }
-        for &to in &state.owed {
+        for &to in state.owed.keys() {
             if Some(to) != from {
                 self.out.push_back(Action::SendBlock { to, cid });
                 self.stats.blocks_sent += 1;
@@ -188,7 +188,7 @@ impl<P: PeerKey> Router<P> {
         }
         for &r in state.requesters.keys() {
             self.release_want_slot(r);
-            if !state.owed.contains(&r) && Some(r) != from {
+            if !state.owed.contains_key(&r) && Some(r) != from {
                 outbox.have(r, cid, 0);
             }
         }
@@ -256,7 +256,7 @@ impl<P: PeerKey> Router<P> {
         if let Some(state) = self.wants.get_mut(&cid) {
             state.failed.insert(from);
         }
-        if self.wants.get(&cid).is_some_and(|s| s.fetch.is_some_and(|(p, _)| p == from)) {
+        if self.wants.get(&cid).is_some_and(|s| s.fetching_from(&from)) {
             self.end_fetch(&cid);
         }
         let mut outbox = Outbox::default();
@@ -386,9 +386,9 @@ impl<P: PeerKey> Router<P> {
                     }
                 }
             }
-            Control::Request(cids) => {
-                for cid in cids {
-                    self.on_request(now, from, cid, &mut outbox);
+            Control::Request(entries) => {
+                for entry in entries {
+                    self.on_request(now, from, entry.cid, entry.within, &mut outbox);
                 }
             }
             Control::DontHave(cids) => {
@@ -397,7 +397,7 @@ impl<P: PeerKey> Router<P> {
                         state.providers.remove(&from);
                         state.failed.insert(from);
                     }
-                    if self.wants.get(&cid).is_some_and(|s| s.fetch.is_some_and(|(p, _)| p == from)) {
+                    if self.wants.get(&cid).is_some_and(|s| s.fetching_from(&from)) {
                         self.end_fetch(&cid);
                     }
                     self.fetch_or_give_up(now, cid, &mut outbox);
@@ -603,101 +603,6 @@ impl<P: PeerKey> Router<P> {
         self.fetch_or_give_up(now, cid, outbox);
     }
 
-    fn on_request(&mut self, now: Time, from: P, cid: Cid, outbox: &mut Outbox<P>) {
-        if self.held.contains(&cid) {
-            self.out.push_back(Action::SendBlock { to: from, cid });
-            self.stats.blocks_sent += 1;
-            self.copies_given(from, cid);
-            return;
-        }
-        if self.wants.get(&cid).is_some_and(|s| s.fetch.is_some_and(|(p, _)| p == from)) {
-            // Our request for it went to the very neighbour now asking us: both heard the other was near it and
-            // would wait on each other until the timeouts. Refuse, so each looks elsewhere.
-            outbox.dont_have(from, cid);
-            return;
-        }
-        if !self.wants.contains_key(&cid) {
-            if self.wants.len() >= self.cfg.max_wants {
-                outbox.dont_have(from, cid);
-                return;
-            }
-            let id = self.new_id();
-            self.wants.insert(cid, WantState::new(id, 0));
-            self.spread(now, cid, Some(from), outbox);
-        }
-        if let Some(state) = self.wants.get_mut(&cid) {
-            state.owed.insert(from);
-        }
-        self.fetch_or_give_up(now, cid, outbox);
-    }
-
-    /// Sends a REQUEST to the best provider if none is outstanding. With no provider left, requesters that are
-    /// owed the block hear DONT_HAVE and a local want waits for its next flood.
-    fn fetch_or_give_up(&mut self, now: Time, cid: Cid, outbox: &mut Outbox<P>) {
-        let timeout = self.cfg.request_timeout_ms;
-        let cap = self.cfg.max_requests_per_neighbor.max(1);
-        let Some(state) = self.wants.get_mut(&cid) else { return };
-        if state.fetch.is_some() || !state.fetching_for_someone() {
-            return;
-        }
-        // A neighbour that asked us for the block does not hold it; asking it back would make a waiting loop.
-        let mut candidates: Vec<(u8, P)> = state
-            .providers
-            .iter()
-            .filter(|(p, _)| !state.failed.contains(p) && !state.owed.contains(p))
-            .map(|(p, h)| (*h, *p))
-            .collect();
-        candidates.sort();
-        let free = candidates.iter().find(|(_, p)| self.in_flight.get(p).copied().unwrap_or(0) < cap);
-        match (free, candidates.is_empty()) {
-            (Some(&(hops, provider)), _) => {
-                outbox.request(provider, cid);
-                // A relay answers once its own upstream answered or timed out: give it one timeout per hop, or
-                // the request is repeated elsewhere while the first copy is still on its way (a duplicate).
-                state.fetch = Some((provider, now + timeout * (1 + u64::from(hops))));
-                *self.in_flight.entry(provider).or_default() += 1;
-                self.slot_waiters.remove(&cid);
-                self.stats.requests_sent += 1;
-            }
-            (None, false) => {
-                // Every provider is busy: asking anyway would queue the block behind others and time out.
-                self.slot_waiters.insert(cid);
-            }
-            (None, true) => {
-                for o in std::mem::take(&mut state.owed) {
-                    outbox.dont_have(o, cid);
-                }
-                if state.local {
-                    state.next_rewant = state.next_rewant.min(now + self.cfg.rewant_interval_ms);
-                }
-                self.slot_waiters.remove(&cid);
-                self.collect(cid, outbox);
-            }
-        }
-    }
-
-    /// Ends the outstanding REQUEST of `cid` (if any), freeing the provider's slot.
-    fn end_fetch(&mut self, cid: &Cid) {
-        let ended = self.wants.get_mut(cid).and_then(|s| s.fetch.take());
-        if let Some((provider, _)) = ended {
-            self.free_slot(provider);
-        }
-    }
-
-    fn free_slot(&mut self, provider: P) {
-        if let Some(n) = self.in_flight.get_mut(&provider) {
-            *n = n.saturating_sub(1);
-        }
-    }
-
-    /// Gives waiting CIDs the request slots that freed up.
-    fn retry_waiters(&mut self, now: Time, outbox: &mut Outbox<P>) {
-        let waiting: Vec<Cid> = self.slot_waiters.iter().copied().collect();
-        for cid in waiting {
-            self.fetch_or_give_up(now, cid, outbox);
-        }
-    }
-
     /// Drops the state of a CID nobody wants any more, cancelling it where it was forwarded.
     pub(super) fn collect(&mut self, cid: Cid, outbox: &mut Outbox<P>) {
         let Some(state) = self.wants.get(&cid) else { return };
@@ -706,11 +611,11 @@ impl<P: PeerKey> Router<P> {
         }
         self.slot_waiters.remove(&cid);
         if let Some(state) = self.wants.remove(&cid) {
-            for f in state.forwarded.iter().chain(state.fetch.as_ref().map(|(p, _)| p)) {
+            for f in state.forwarded.iter().chain(state.fetch.as_ref().map(|f| &f.provider)) {
                 outbox.cancel(*f, cid);
             }
-            if let Some((provider, _)) = state.fetch {
-                self.free_slot(provider);
+            if let Some(fetch) = state.fetch {
+                self.free_slot(fetch.provider);
             }
         }
     }
@@ -731,12 +636,12 @@ impl<P: PeerKey> Router<P> {
         for cid in due {
             let mut expired = Vec::new();
             if let Some(state) = self.wants.get_mut(&cid) {
-                if let Some((provider, deadline)) = state.fetch {
-                    if deadline <= now {
+                if let Some(fetch) = state.fetch {
+                    if fetch.deadline <= now {
                         state.fetch = None;
-                        state.failed.insert(provider);
+                        state.failed.insert(fetch.provider);
                         self.stats.request_timeouts += 1;
-                        if let Some(n) = self.in_flight.get_mut(&provider) {
+                        if let Some(n) = self.in_flight.get_mut(&fetch.provider) {
                             *n = n.saturating_sub(1);
                         }
                     }
@@ -789,5 +694,6 @@ impl<P: PeerKey> Router<P> {
     }
 }
 
+mod fetch;
 #[cfg(test)]
 mod tests;

@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, BTreeSet, HashSet, VecDeque};
 
 use cid::Cid;
 
-use super::{Action, Control, HaveEntry, PeerKey, Time, WantEntry};
+use super::{Action, Control, HaveEntry, PeerKey, RequestEntry, Time, WantEntry};
 
 /// Everything the router knows about one wanted CID.
 #[derive(Debug)]
@@ -16,8 +16,8 @@ pub(super) struct WantState<P> {
     pub(super) hops_left: u8,
     /// Neighbours that sent us the want, with when their interest expires.
     pub(super) requesters: BTreeMap<P, Time>,
-    /// Neighbours that requested the block from us: we owe them the block.
-    pub(super) owed: BTreeSet<P>,
+    /// Neighbours that requested the block from us, with the limit of their REQUEST: we owe them the block.
+    pub(super) owed: BTreeMap<P, Option<u8>>,
     /// Neighbours we sent the want to.
     pub(super) forwarded: BTreeSet<P>,
     /// Requesters we told that we can provide it.
@@ -26,8 +26,8 @@ pub(super) struct WantState<P> {
     pub(super) providers: BTreeMap<P, u8>,
     /// Providers that failed us (DONT_HAVE, timeout) for this CID.
     pub(super) failed: BTreeSet<P>,
-    /// The one outstanding REQUEST: provider and deadline.
-    pub(super) fetch: Option<(P, Time)>,
+    /// The one outstanding REQUEST.
+    pub(super) fetch: Option<Fetch<P>>,
     /// Next time a provider-less local want floods again.
     pub(super) next_rewant: Time,
     /// Fetching a spray copy to carry, with the copies it will hold.
@@ -44,7 +44,7 @@ impl<P: PeerKey> WantState<P> {
             id,
             hops_left,
             requesters: BTreeMap::new(),
-            owed: BTreeSet::new(),
+            owed: BTreeMap::new(),
             forwarded: BTreeSet::new(),
             announced: BTreeSet::new(),
             providers: BTreeMap::new(),
@@ -93,6 +93,16 @@ impl<P: PeerKey> WantState<P> {
             .map(|(p, h)| (*p, *h))
     }
 
+    /// Whether the outstanding REQUEST went to `peer`.
+    pub(super) fn fetching_from(&self, peer: &P) -> bool {
+        self.fetch.is_some_and(|f| f.provider == *peer)
+    }
+
+    /// The strictest limit among the REQUESTs we owe (`None`: no limit).
+    pub(super) fn owed_limit(&self) -> Option<u8> {
+        self.owed.values().flatten().copied().min()
+    }
+
     pub(super) fn forget_peer(&mut self, peer: &P) {
         if let Some(expires) = self.requesters.remove(peer) {
             self.interest_until = self.interest_until.max(expires);
@@ -102,19 +112,28 @@ impl<P: PeerKey> WantState<P> {
         self.announced.remove(peer);
         self.providers.remove(peer);
         self.failed.remove(peer);
-        if self.fetch.is_some_and(|(p, _)| p == *peer) {
+        if self.fetching_from(peer) {
             self.fetch = None;
         }
     }
 
     pub(super) fn next_deadline(&self) -> Option<Time> {
-        let fetch = self.fetch.map(|(_, t)| t);
+        let fetch = self.fetch.map(|f| f.deadline);
         let expiry = self.requesters.values().min().copied();
         let interest = (self.interest_until > 0).then_some(self.interest_until);
         // Re-flooding is for wants nobody answered; one waiting for a busy provider's slot has nothing due.
         let rewant = (self.local && self.fetch.is_none() && self.best_provider().is_none()).then_some(self.next_rewant);
         [fetch, expiry, interest, rewant].into_iter().flatten().min()
     }
+}
+
+/// A REQUEST this node sent and is waiting on.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Fetch<P> {
+    pub(super) provider: P,
+    pub(super) deadline: Time,
+    /// The provider's advertised distance, sent as the REQUEST's limit.
+    pub(super) within: u8,
 }
 
 /// Remembers recent want ids, to drop a want that comes back around a loop. Bounded FIFO.
@@ -178,7 +197,7 @@ pub(super) struct Outbox<P> {
     want: BTreeMap<P, Vec<WantEntry>>,
     have: BTreeMap<P, Vec<HaveEntry>>,
     dont_have: BTreeMap<P, Vec<Cid>>,
-    request: BTreeMap<P, Vec<Cid>>,
+    request: BTreeMap<P, Vec<RequestEntry>>,
     cancel: BTreeMap<P, Vec<Cid>>,
 }
 
@@ -207,8 +226,8 @@ impl<P: PeerKey> Outbox<P> {
     pub(super) fn dont_have(&mut self, to: P, cid: Cid) {
         self.dont_have.entry(to).or_default().push(cid);
     }
-    pub(super) fn request(&mut self, to: P, cid: Cid) {
-        self.request.entry(to).or_default().push(cid);
+    pub(super) fn request(&mut self, to: P, cid: Cid, within: u8) {
+        self.request.entry(to).or_default().push(RequestEntry { cid, within: Some(within) });
     }
     pub(super) fn cancel(&mut self, to: P, cid: Cid) {
         self.cancel.entry(to).or_default().push(cid);

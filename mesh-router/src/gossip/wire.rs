@@ -9,7 +9,7 @@
 //!     CidList cancel = 4;
 //!     HaveList have = 5;
 //!     CidList dont_have = 6;
-//!     CidList request = 7;
+//!     RequestList request = 7;
 //!     Block block = 8;
 //!   }
 //! }
@@ -17,6 +17,9 @@
 //! message WantEntry { bytes cid = 1; fixed64 id = 2; uint32 hops_left = 3; uint32 ttl_ms = 4; }
 //! message WantList { repeated WantEntry entries = 1; }
 //! message CidList { repeated bytes cids = 1; }
+//! // `within`: empty, or one per CID: 0 = no limit, n + 1 = served only by a provider closer than n hops.
+//! // A CidList reader sees the CIDs and skips `within`.
+//! message RequestList { repeated bytes cids = 1; repeated uint32 within = 2; }
 //! message HaveEntry { bytes cid = 1; uint32 hops = 2; uint32 copies = 3; }
 //! message HaveList { repeated HaveEntry entries = 1; }
 //! message Block { bytes cid = 1; bytes data = 2; }
@@ -28,7 +31,7 @@ use prost::Message as _;
 use thiserror::Error;
 
 use super::bloom::Bloom;
-use super::{Control, HaveEntry, WantEntry};
+use super::{Control, HaveEntry, RequestEntry, WantEntry};
 
 /// Protocol ID.
 pub const PROTOCOL_ID: &str = "/pollen/want/1.0.0";
@@ -61,7 +64,7 @@ mod pb {
         #[prost(message, tag = "6")]
         DontHave(CidList),
         #[prost(message, tag = "7")]
-        Request(CidList),
+        Request(RequestList),
         #[prost(message, tag = "8")]
         Block(Block),
     }
@@ -98,6 +101,14 @@ mod pb {
     pub struct CidList {
         #[prost(bytes = "vec", repeated, tag = "1")]
         pub cids: Vec<Vec<u8>>,
+    }
+
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct RequestList {
+        #[prost(bytes = "vec", repeated, tag = "1")]
+        pub cids: Vec<Vec<u8>>,
+        #[prost(uint32, repeated, tag = "2")]
+        pub within: Vec<u32>,
     }
 
     #[derive(Clone, PartialEq, prost::Message)]
@@ -183,6 +194,33 @@ fn cid_list(cids: &[Cid]) -> pb::CidList {
     pb::CidList { cids: cids.iter().map(Cid::to_bytes).collect() }
 }
 
+fn request_list(entries: &[RequestEntry]) -> pb::RequestList {
+    let within = if entries.iter().all(|e| e.within.is_none()) {
+        Vec::new()
+    } else {
+        entries.iter().map(|e| e.within.map_or(0, |n| u32::from(n) + 1)).collect()
+    };
+    pb::RequestList { cids: entries.iter().map(|e| e.cid.to_bytes()).collect(), within }
+}
+
+fn request_entries(list: pb::RequestList) -> Result<Vec<RequestEntry>, WireError> {
+    if !list.within.is_empty() && list.within.len() != list.cids.len() {
+        return Err(WireError::Range("within"));
+    }
+    let cids = cids(pb::CidList { cids: list.cids })?;
+    let limits = list.within.into_iter().map(Some).chain(std::iter::repeat(None));
+    cids.into_iter()
+        .zip(limits)
+        .map(|(cid, w)| {
+            let within = match w {
+                None | Some(0) => None,
+                Some(n) => Some(u8::try_from(n - 1).map_err(|_| WireError::Range("within"))?),
+            };
+            Ok(RequestEntry { cid, within })
+        })
+        .collect()
+}
+
 impl Control {
     /// Bytes this message takes on the wire, length prefix included, without encoding it (the simulator charges
     /// airtime for every control message).
@@ -216,7 +254,7 @@ impl Control {
                     .collect(),
             }),
             Control::DontHave(c) => pb::Body::DontHave(cid_list(c)),
-            Control::Request(c) => pb::Body::Request(cid_list(c)),
+            Control::Request(entries) => pb::Body::Request(request_list(entries)),
         }
     }
 }
@@ -300,7 +338,7 @@ impl WireMessage {
                 Control::Have(entries)
             }
             pb::Body::DontHave(c) => Control::DontHave(cids(c)?),
-            pb::Body::Request(c) => Control::Request(cids(c)?),
+            pb::Body::Request(list) => Control::Request(request_entries(list)?),
         };
         Ok(WireMessage::Control(control))
     }
@@ -366,7 +404,9 @@ mod tests {
                 ),
                 2 => Control::Cancel(cids),
                 3 => Control::DontHave(cids),
-                4 => Control::Request(cids),
+                4 => Control::Request(
+                    items.iter().map(|&(c, id, hops, _)| RequestEntry { cid: cid(c), within: (id % 3 > 0).then_some(hops) }).collect(),
+                ),
                 _ => {
                     let mut own = Bloom::new(bloom_bytes, 3);
                     cids.iter().for_each(|c| own.insert(c));
@@ -375,5 +415,42 @@ mod tests {
             };
             prop_assert_eq!(control.framed_len(), WireMessage::Control(control.clone()).encode_framed().len());
         }
+
+        /// REQUEST limits survive the wire, entry by entry, whether all, some or none of them are set.
+        #[test]
+        fn request_limits_round_trip(entries in proptest::collection::vec((any::<u32>(), any::<Option<u8>>()), 0..50)) {
+            let msg = WireMessage::Control(Control::Request(
+                entries.iter().map(|&(c, within)| RequestEntry { cid: cid(c), within }).collect(),
+            ));
+            prop_assert_eq!(WireMessage::decode(&msg.encode()), Ok(msg));
+        }
+    }
+
+    #[test]
+    fn a_request_without_limits_reads_as_unlimited_and_old_readers_see_its_cids() {
+        let (a, b) = (cid(1), cid(2));
+        // What a sender that predates `within` writes: the CIDs alone.
+        let old = pb::RequestList { cids: vec![a.to_bytes(), b.to_bytes()], within: Vec::new() };
+        let bytes = pb::Envelope { version: WIRE_VERSION, body: Some(pb::Body::Request(old)) }.encode_to_vec();
+        let unlimited = [RequestEntry { cid: a, within: None }, RequestEntry { cid: b, within: None }];
+        assert_eq!(WireMessage::decode(&bytes), Ok(WireMessage::Control(Control::Request(unlimited.to_vec()))));
+
+        let limited = vec![RequestEntry { cid: a, within: Some(0) }, RequestEntry { cid: b, within: None }];
+        let body = WireMessage::Control(Control::Request(limited)).encode();
+        let envelope = pb::Envelope::decode(&body[..]).unwrap();
+        let Some(pb::Body::Request(list)) = envelope.body else { panic!("not a request: {envelope:?}") };
+        assert_eq!(list.within, vec![1, 0]);
+        let as_cid_list = pb::CidList::decode(&list.encode_to_vec()[..]).unwrap();
+        assert_eq!(as_cid_list.cids, vec![a.to_bytes(), b.to_bytes()]);
+    }
+
+    #[test]
+    fn a_request_whose_limits_do_not_match_its_cids_is_refused() {
+        let list = pb::RequestList { cids: vec![cid(1).to_bytes(), cid(2).to_bytes()], within: vec![1] };
+        let body = pb::Envelope { version: WIRE_VERSION, body: Some(pb::Body::Request(list)) }.encode_to_vec();
+        assert_eq!(WireMessage::decode(&body), Err(WireError::Range("within")));
+        let list = pb::RequestList { cids: vec![cid(1).to_bytes()], within: vec![257] };
+        let body = pb::Envelope { version: WIRE_VERSION, body: Some(pb::Body::Request(list)) }.encode_to_vec();
+        assert_eq!(WireMessage::decode(&body), Err(WireError::Range("within")));
     }
 }

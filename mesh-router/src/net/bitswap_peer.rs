@@ -4,7 +4,7 @@
 use cid::Cid;
 
 use crate::bitswap::{BitswapMessage, Presence, Want, WantType};
-use crate::gossip::{Control, HaveEntry, WantEntry};
+use crate::gossip::{Control, HaveEntry, RequestEntry, WantEntry};
 
 /// The Bitswap message carrying a router control message, if Bitswap has an equivalent.
 pub(super) fn to_bitswap(msg: &Control) -> Option<BitswapMessage> {
@@ -20,7 +20,9 @@ pub(super) fn to_bitswap(msg: &Control) -> Option<BitswapMessage> {
                 return None;
             }
         }
-        Control::Request(cids) => out.wants = cids.iter().map(|c| want(c, WantType::Block, false)).collect(),
+        Control::Request(entries) => {
+            out.wants = entries.iter().map(|e| want(&e.cid, WantType::Block, false)).collect();
+        }
         Control::Cancel(cids) => out.wants = cids.iter().map(|c| want(c, WantType::Block, true)).collect(),
         Control::Have(entries) => out.presences = entries.iter().map(|h| (h.cid, Presence::Have)).collect(),
         Control::DontHave(cids) => out.presences = cids.iter().map(|c| (*c, Presence::DontHave)).collect(),
@@ -50,7 +52,7 @@ pub(super) fn from_bitswap(
             (false, WantType::Have) => {
                 wants.push(WantEntry { cid: w.cid, id: want_id(&w.cid), hops_left: hops, ttl_ms });
             }
-            (false, WantType::Block) => requests.push(w.cid),
+            (false, WantType::Block) => requests.push(RequestEntry { cid: w.cid, within: None }),
         }
     }
     let mut haves = Vec::new();
@@ -83,7 +85,7 @@ mod tests {
     fn round_trips_the_translatable_messages() {
         let c = cid_v1_sha256(RAW_CODEC, b"x");
         for msg in [
-            Control::Request(vec![c]),
+            Control::Request(vec![RequestEntry { cid: c, within: None }]),
             Control::Cancel(vec![c]),
             Control::Have(vec![HaveEntry { cid: c, hops: 0, copies: 0 }]),
             Control::DontHave(vec![c]),

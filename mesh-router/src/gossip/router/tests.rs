@@ -3,7 +3,7 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use proptest::prelude::*;
 
 use super::*;
-use crate::gossip::{HaveEntry, RouterStats, WantEntry};
+use crate::gossip::{HaveEntry, RequestEntry, RouterStats, WantEntry};
 use crate::unixfs::{cid_v1_sha256, RAW_CODEC};
 
 fn cid(n: u32) -> Cid {
@@ -524,7 +524,7 @@ fn sent_to(router: &mut Router<usize>, to: usize) -> Vec<Control> {
 }
 
 fn requested(msgs: &[Control], x: Cid) -> bool {
-    msgs.iter().any(|m| matches!(m, Control::Request(c) if c.contains(&x)))
+    msgs.iter().any(|m| matches!(m, Control::Request(c) if c.iter().any(|e| e.cid == x)))
 }
 
 #[test]
@@ -537,7 +537,7 @@ fn crossing_requests_between_two_relays_are_refused_at_once() {
     r.want(0, x);
     r.handle(0, 1, Control::Have(vec![HaveEntry { cid: x, hops: 1, copies: 0 }]));
     assert!(requested(&sent_to(&mut r, 1), x), "asked its neighbour for x");
-    r.handle(10, 1, Control::Request(vec![x]));
+    r.handle(10, 1, Control::Request(vec![RequestEntry { cid: x, within: None }]));
     let answer = sent_to(&mut r, 1);
     assert!(answer.iter().any(|m| matches!(m, Control::DontHave(c) if c.contains(&x))), "{answer:?}");
     // Its DONT_HAVE to us ends our request too; with no other provider the want waits for its next flood.
@@ -557,7 +557,7 @@ fn a_neighbour_that_asked_for_a_block_is_not_asked_for_it() {
     r.handle(0, 1, Control::Have(vec![HaveEntry { cid: x, hops: 1, copies: 0 }]));
     r.handle(0, 2, Control::Have(vec![HaveEntry { cid: x, hops: 2, copies: 0 }]));
     while r.poll_action().is_some() {}
-    r.handle(5, 1, Control::Request(vec![x]));
+    r.handle(5, 1, Control::Request(vec![RequestEntry { cid: x, within: None }]));
     let (mut to_1, mut to_2) = (Vec::new(), Vec::new());
     while let Some(action) = r.poll_action() {
         match action {
@@ -607,4 +607,71 @@ fn a_neighbour_that_cancelled_hears_the_next_want() {
     r.handle(5, 3, Control::Want(vec![WantEntry { cid: x, id: 8, hops_left: 3, ttl_ms: 60_000 }]));
     let to_2 = sent_to(&mut r, 2);
     assert!(to_2.iter().any(|m| matches!(m, Control::Want(w) if w[0].cid == x)), "{to_2:?}");
+}
+
+fn dont_have(msgs: &[Control], x: Cid) -> bool {
+    msgs.iter().any(|m| matches!(m, Control::DontHave(c) if c.contains(&x)))
+}
+
+#[test]
+fn requests_around_a_triangle_of_stale_haves_end_at_once() {
+    // 3 wants x through 0. 0, 1 and 2 each heard (stale news) that the next around the triangle is one hop from x:
+    // requests would chase each other 0 → 1 → 2 → 0 until timeouts. Limits make 1 refuse at once.
+    let mut net = Net::new(4, &[(0, 1), (1, 2), (2, 0), (3, 0)]);
+    let x = cid(44);
+    net.routers[3].want(net.now, x);
+    net.pump();
+    let stale = |hops| Control::Have(vec![HaveEntry { cid: x, hops, copies: 0 }]);
+    net.routers[1].handle(net.now, 2, stale(1));
+    net.routers[2].handle(net.now, 0, stale(1));
+    net.routers[0].handle(net.now, 1, stale(1));
+    net.pump();
+    let waiting: Vec<usize> =
+        (0..4).filter(|&i| net.routers[i].wants.get(&x).is_some_and(|s| s.fetch.is_some())).collect();
+    assert!(waiting.is_empty(), "nodes waiting on requests nobody can answer: {waiting:?}");
+    assert_eq!(net.routers.iter().map(|r| r.stats().request_timeouts).sum::<u64>(), 0);
+}
+
+#[test]
+fn a_request_is_joined_only_by_a_fetch_closer_than_its_limit() {
+    // We fetch x for ourselves from 1, which is two hops from it. 2 was told we are two hops away too: serving it
+    // through 1 would not bring it closer (it could be a loop), so it is refused. 3 was told three: it waits.
+    let mut r = Router::new(RouterConfig::default());
+    let x = cid(45);
+    for p in 1..=3 {
+        r.peer_connected(0, p);
+    }
+    r.want(0, x);
+    r.handle(0, 1, Control::Have(vec![HaveEntry { cid: x, hops: 2, copies: 0 }]));
+    assert!(requested(&sent_to(&mut r, 1), x));
+    r.handle(1, 2, Control::Request(vec![RequestEntry { cid: x, within: Some(2) }]));
+    assert!(dont_have(&sent_to(&mut r, 2), x), "joined a fetch no closer than promised");
+    r.handle(1, 3, Control::Request(vec![RequestEntry { cid: x, within: Some(3) }]));
+    assert!(!dont_have(&sent_to(&mut r, 3), x), "refused a request it can serve");
+    r.block_arrived(2, Some(1), x);
+    let served: Vec<usize> = std::iter::from_fn(|| r.poll_action())
+        .filter_map(|a| match a {
+            Action::SendBlock { to, .. } => Some(to),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(served, vec![3]);
+}
+
+#[test]
+fn a_request_is_not_served_from_farther_than_its_limit() {
+    // 1 was told (stale news) that we are one hop from x; we only know 2, two hops from it. Fetching from 2 would
+    // pass on a request no closer than 1's: refuse instead, so request chains always shrink.
+    let mut r = Router::new(RouterConfig::default());
+    let x = cid(46);
+    r.peer_connected(0, 1);
+    r.peer_connected(0, 2);
+    r.handle(0, 1, Control::Want(vec![WantEntry { cid: x, id: 5, hops_left: 3, ttl_ms: 60_000 }]));
+    r.handle(0, 2, Control::Have(vec![HaveEntry { cid: x, hops: 2, copies: 0 }]));
+    while r.poll_action().is_some() {}
+    r.handle(1, 1, Control::Request(vec![RequestEntry { cid: x, within: Some(1) }]));
+    let to_1 = sent_to(&mut r, 1);
+    assert!(dont_have(&to_1, x), "{to_1:?}");
+    r.handle(2, 1, Control::Request(vec![RequestEntry { cid: x, within: Some(3) }]));
+    assert!(requested(&sent_to(&mut r, 2), x), "a request with room is served through 2");
 }
