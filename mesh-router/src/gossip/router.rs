@@ -486,28 +486,9 @@ impl<P: PeerKey> Router<P> {
     /// Looks for providers (known HAVEs, then neighbours' summaries); answers requesters with a proxy HAVE when
     /// one is known, otherwise floods the want to the neighbours that have not seen it.
     fn spread(&mut self, now: Time, cid: Cid, from: Option<P>, outbox: &mut Outbox<P>) {
-        let key = BloomKey::of(&cid);
-        let summary_hits: Vec<(P, u8)> = self
-            .neighbors
-            .iter()
-            .filter(|(p, _)| Some(**p) != from)
-            .filter_map(|(p, n)| {
-                if n.own.contains_key(key) {
-                    Some((*p, 0))
-                } else if n.near.contains_key(key) {
-                    Some((*p, 1))
-                } else {
-                    None
-                }
-            })
-            .collect();
+        self.providers_from_summaries(cid, from);
         let neighbors: Vec<P> = self.neighbors.keys().copied().collect();
         let Some(state) = self.wants.get_mut(&cid) else { return };
-        for (p, hops) in summary_hits {
-            if !state.failed.contains(&p) {
-                state.providers.entry(p).or_insert(hops);
-            }
-        }
         if let Some((_, hops)) = state.best_provider() {
             for (&r, _) in state.requesters.iter() {
                 if state.announced.insert(r) {
@@ -537,6 +518,32 @@ impl<P: PeerKey> Router<P> {
             if Some(p) != from && state.forwarded.insert(p) {
                 outbox.want(p, entry.clone());
                 self.stats.wants_forwarded += 1;
+            }
+        }
+    }
+
+    /// Adds the neighbours (but `except`) whose summaries list `cid` as providers: 0 hops from their `own`
+    /// summary, 1 from their `near` one. A HAVE already heard keeps its distance, and a failed neighbour stays out.
+    pub(super) fn providers_from_summaries(&mut self, cid: Cid, except: Option<P>) {
+        let key = BloomKey::of(&cid);
+        let hits: Vec<(P, u8)> = self
+            .neighbors
+            .iter()
+            .filter(|(p, _)| Some(**p) != except)
+            .filter_map(|(p, n)| {
+                if n.own.contains_key(key) {
+                    Some((*p, 0))
+                } else if n.near.contains_key(key) {
+                    Some((*p, 1))
+                } else {
+                    None
+                }
+            })
+            .collect();
+        let Some(state) = self.wants.get_mut(&cid) else { return };
+        for (p, hops) in hits {
+            if !state.failed.contains(&p) {
+                state.providers.entry(p).or_insert(hops);
             }
         }
     }

@@ -36,6 +36,9 @@ impl<P: PeerKey> Router<P> {
             let id = self.new_id();
             self.wants.insert(cid, WantState::new(id, 0));
             self.spread(now, cid, Some(from), outbox);
+        } else {
+            // Summaries that arrived since the want was spread may name a closer provider than any HAVE.
+            self.providers_from_summaries(cid, Some(from));
         }
         if let Some(state) = self.wants.get_mut(&cid) {
             state.owed.insert(from, within);

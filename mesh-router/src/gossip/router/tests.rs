@@ -675,3 +675,19 @@ fn a_request_is_not_served_from_farther_than_its_limit() {
     r.handle(2, 1, Control::Request(vec![RequestEntry { cid: x, within: Some(3) }]));
     assert!(requested(&sent_to(&mut r, 2), x), "a request with room is served through 2");
 }
+
+#[test]
+fn a_request_finds_a_provider_named_by_a_summary_that_came_after_the_want() {
+    // We relayed 1's want before 2 told us (in its summary) that it holds x; 1 then asks us, one hop from x.
+    let mut r = Router::new(RouterConfig::default());
+    let x = cid(47);
+    r.peer_connected(0, 1);
+    r.peer_connected(0, 2);
+    r.handle(0, 1, Control::Want(vec![WantEntry { cid: x, id: 6, hops_left: 3, ttl_ms: 60_000 }]));
+    let mut own = Bloom::new(64, 3);
+    own.insert(&x);
+    r.handle(1, 2, Control::Summary { own, near: Bloom::new(64, 3) });
+    while r.poll_action().is_some() {}
+    r.handle(2, 1, Control::Request(vec![RequestEntry { cid: x, within: Some(1) }]));
+    assert!(requested(&sent_to(&mut r, 2), x), "asked the holder the summary named");
+}
