@@ -451,8 +451,7 @@ impl<P: PeerKey> Router<P> {
         }
         let fresh_flood = self.seen.insert(entry.id);
         let known = self.wants.contains_key(&entry.cid);
-        if !known && (self.wants.len() >= self.cfg.max_wants || !fresh_flood) {
-            // A full table or a want that came around a loop: nothing new to learn.
+        if !known && self.wants.len() >= self.cfg.max_wants {
             self.stats.wants_table_full += u64::from(fresh_flood);
             return;
         }
@@ -471,13 +470,6 @@ impl<P: PeerKey> Router<P> {
         }
         let expires = now + u64::from(entry.ttl_ms.min(self.cfg.want_ttl_ms));
         let Some(state) = self.wants.get_mut(&entry.cid) else { return };
-        if fresh_flood && state.requesters.contains_key(&from) && state.id != entry.id {
-            // A requester flooding again under a new id found no provider with the old one: pass the new flood on
-            // to everyone, or it dies here at a relay that forwarded the old one where it went nowhere.
-            state.id = entry.id;
-            state.forwarded.clear();
-            state.announced.remove(&from);
-        }
         state.requesters.insert(from, expires);
         state.hops_left = state.hops_left.max(entry.hops_left.saturating_sub(1));
         self.spread(now, entry.cid, Some(from), outbox);

@@ -573,8 +573,8 @@ fn a_neighbour_that_asked_for_a_block_is_not_asked_for_it() {
 #[test]
 fn a_rewant_gets_past_relays_left_over_from_floods_that_crossed() {
     // 3's and 11's floods cross around 7, so every relay records both sides. 3 finds the block at 1 and cancels;
-    // 4 drops its state, then refuses 11's want coming back under 3's id as a loop. 11's next flood (new id) must
-    // not die at 10, which still holds the old one as forwarded.
+    // 4 drops its state, then 11's want comes back to it under 3's id (relays forward with their own flood id).
+    // Dropped there as a loop, it would stall 11's want for good: the relays in between hold it as forwarded.
     let n = 12;
     let mut net = Net::with_config(n, &line(n), RouterConfig { want_hops: 16, ..RouterConfig::default() });
     let x = cid(42);
