@@ -545,15 +545,22 @@ fn crossing_requests_between_two_relays_are_refused_at_once() {
     assert!(!requested(&sent_to(&mut r, 1), x), "did not ask the same neighbour again");
 }
 
+/// A lone router with neighbours 1 and 2 that relays 1's want for `x` (its first messages drained).
+fn relaying_for_1(x: Cid) -> Router<usize> {
+    let mut r = Router::new(RouterConfig::default());
+    r.peer_connected(0, 1);
+    r.peer_connected(0, 2);
+    r.handle(0, 1, Control::Want(vec![WantEntry { cid: x, id: 5, hops_left: 3, ttl_ms: 60_000 }]));
+    while r.poll_action().is_some() {}
+    r
+}
+
 #[test]
 fn a_neighbour_that_asked_for_a_block_is_not_asked_for_it() {
     // We relay 1's want for x; 1 and 2 both answer that they are near x, 1 by fewer hops. When 1 then asks us for
     // x, we fetch it from 2: 1 does not hold it, and asking 1 back would have both wait on each other.
-    let mut r = Router::new(RouterConfig::default());
     let x = cid(41);
-    r.peer_connected(0, 1);
-    r.peer_connected(0, 2);
-    r.handle(0, 1, Control::Want(vec![WantEntry { cid: x, id: 99, hops_left: 3, ttl_ms: 60_000 }]));
+    let mut r = relaying_for_1(x);
     r.handle(0, 1, Control::Have(vec![HaveEntry { cid: x, hops: 1, copies: 0 }]));
     r.handle(0, 2, Control::Have(vec![HaveEntry { cid: x, hops: 2, copies: 0 }]));
     while r.poll_action().is_some() {}
@@ -662,11 +669,8 @@ fn a_request_is_joined_only_by_a_fetch_closer_than_its_limit() {
 fn a_request_is_not_served_from_farther_than_its_limit() {
     // 1 was told (stale news) that we are one hop from x; we only know 2, two hops from it. Fetching from 2 would
     // pass on a request no closer than 1's: refuse instead, so request chains always shrink.
-    let mut r = Router::new(RouterConfig::default());
     let x = cid(46);
-    r.peer_connected(0, 1);
-    r.peer_connected(0, 2);
-    r.handle(0, 1, Control::Want(vec![WantEntry { cid: x, id: 5, hops_left: 3, ttl_ms: 60_000 }]));
+    let mut r = relaying_for_1(x);
     r.handle(0, 2, Control::Have(vec![HaveEntry { cid: x, hops: 2, copies: 0 }]));
     while r.poll_action().is_some() {}
     r.handle(1, 1, Control::Request(vec![RequestEntry { cid: x, within: Some(1) }]));
@@ -679,11 +683,8 @@ fn a_request_is_not_served_from_farther_than_its_limit() {
 #[test]
 fn a_request_finds_a_provider_named_by_a_summary_that_came_after_the_want() {
     // We relayed 1's want before 2 told us (in its summary) that it holds x; 1 then asks us, one hop from x.
-    let mut r = Router::new(RouterConfig::default());
     let x = cid(47);
-    r.peer_connected(0, 1);
-    r.peer_connected(0, 2);
-    r.handle(0, 1, Control::Want(vec![WantEntry { cid: x, id: 6, hops_left: 3, ttl_ms: 60_000 }]));
+    let mut r = relaying_for_1(x);
     let mut own = Bloom::new(64, 3);
     own.insert(&x);
     r.handle(1, 2, Control::Summary { own, near: Bloom::new(64, 3) });
