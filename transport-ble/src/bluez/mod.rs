@@ -42,6 +42,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use bluer::gatt::local::ApplicationHandle;
 use bluer::gatt::CharacteristicWriter;
 use bluer::{Address, AddressType};
 use tokio::sync::mpsc;
@@ -156,6 +157,8 @@ pub struct BluezDriver {
     event_tx: mpsc::UnboundedSender<DriverEvent>,
     local: (Address, AddressType),
     worker: tokio::task::JoinHandle<()>,
+    /// The Pollen GATT service, registered until the links' sockets have closed (see [`Drop`]).
+    app: Option<ApplicationHandle>,
     /// This driver's D-Bus connection, kept open for [`SESSION_LINGER`] after the driver is dropped.
     session: bluer::Session,
 }
@@ -189,9 +192,9 @@ impl BluezDriver {
         let shared = Arc::new(Mutex::new(Shared { links: HashMap::new(), next_link: 1 }));
         let (commands, command_rx) = mpsc::unbounded_channel();
         let (event_tx, events) = mpsc::unbounded_channel();
-        let worker =
+        let (worker, app) =
             worker::Worker::start(session.clone(), adapter, shared.clone(), command_rx, event_tx.clone()).await?;
-        Ok(Self { shared, commands, events, event_tx, local: (address, address_type), worker, session })
+        Ok(Self { shared, commands, events, event_tx, local: (address, address_type), worker, app: Some(app), session })
     }
 
     /// This adapter's address.
@@ -205,30 +208,39 @@ impl BluezDriver {
 }
 
 impl Drop for BluezDriver {
-    /// Closes the central links' sockets at once, the peripheral links' half a [`SESSION_LINGER`] later and the
-    /// D-Bus connection after the whole linger (see there).
+    /// Closes the central links' sockets at once, the peripheral links' a third of a [`SESSION_LINGER`] later,
+    /// unregisters the GATT service after two thirds and closes the D-Bus connection after the whole linger.
     ///
     /// A peripheral link's write socket keeps being drained meanwhile: the peer central's bluetoothd still delivers
     /// the writes it queued, and bluetoothd 5.66 aborted ("munmap_chunk(): invalid pointer", "double free or
     /// corruption") right after failing to hand such a write to a closed socket ("chrc_write_cb() Unable to write:
-    /// Broken pipe").
+    /// Broken pipe"). The service goes last because its removal makes every connected peer's bluetoothd drop the
+    /// service from its GATT client, and bluetoothd 5.66 aborted ("free(): invalid pointer", right after
+    /// "notify_io_cb() sendmsg: Broken pipe") when that removal met a notification socket whose hang-up it had not
+    /// handled yet: two nodes dropped together in the lab did exactly that (hw-tests/vlab/NOTES.md, finding 19).
     fn drop(&mut self) {
         self.worker.abort();
         // Dropping a link aborts its reader and writer tasks, which close its sockets.
         let links = std::mem::take(&mut lock(&self.shared).links);
         let (central, peripheral): (Vec<_>, Vec<_>) = links.into_values().partition(|l| l.role == Role::Central);
         drop(central);
+        let app = self.app.take();
         match tokio::runtime::Handle::try_current() {
             Ok(runtime) => {
                 let session = self.session.clone();
                 runtime.spawn(async move {
-                    tokio::time::sleep(SESSION_LINGER / 2).await;
+                    tokio::time::sleep(SESSION_LINGER / 3).await;
                     drop(peripheral);
-                    tokio::time::sleep(SESSION_LINGER / 2).await;
+                    tokio::time::sleep(SESSION_LINGER / 3).await;
+                    drop(app);
+                    tokio::time::sleep(SESSION_LINGER / 3).await;
                     drop(session);
                 });
             }
-            Err(_) => drop(peripheral),
+            Err(_) => {
+                drop(peripheral);
+                drop(app);
+            }
         }
     }
 }

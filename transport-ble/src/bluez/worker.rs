@@ -50,7 +50,6 @@ pub(super) struct Worker {
     psm: Arc<Mutex<Option<u16>>>,
     pending_readers: HashMap<Address, CharacteristicReader>,
     _session: Session,
-    _app: ApplicationHandle,
 }
 
 /// The ATT MTU to report for a GATT fd whose value limit is `fd_mtu` (BlueZ reports ATT MTU − 3).
@@ -112,7 +111,7 @@ impl Worker {
         shared: Arc<Mutex<Shared>>,
         mut commands: mpsc::UnboundedReceiver<Command>,
         events: mpsc::UnboundedSender<DriverEvent>,
-    ) -> Result<tokio::task::JoinHandle<()>, DriverError> {
+    ) -> Result<(tokio::task::JoinHandle<()>, ApplicationHandle), DriverError> {
         let psm = Arc::new(Mutex::new(None));
         let (app, mut rx_control, mut tx_control) = gatt_application(psm.clone());
         let app = adapter.serve_gatt_application(app).await.map_err(platform)?;
@@ -131,9 +130,8 @@ impl Worker {
             psm,
             pending_readers: HashMap::new(),
             _session: session,
-            _app: app,
         };
-        Ok(tokio::spawn(async move {
+        let task = tokio::spawn(async move {
             loop {
                 tokio::select! {
                     command = commands.recv() => match command {
@@ -149,7 +147,8 @@ impl Worker {
                     }
                 }
             }
-        }))
+        });
+        Ok((task, app))
     }
 
     fn emit(&self, event: DriverEvent) {
