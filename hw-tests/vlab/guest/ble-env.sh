@@ -10,7 +10,12 @@
 #                                  dual = btvirt default: BR/EDR+LE 5.2 (extended advertising, 2M/Coded PHY bits)
 #   POLLEN_VLAB_BT_EXPERIMENTAL=0  1 = bluetoothd -E (experimental D-Bus interfaces; not needed for GATT/adv/L2CAP)
 #   POLLEN_VLAB_BT_DEBUG=0         1 = bluetoothd -d (verbose; costs a lot of CPU under TCG)
-#   POLLEN_VLAB_BTMON=0            1 = record HCI traffic to /out/ble.btsnoop (read with btmon -r); costs CPU
+#   POLLEN_VLAB_BTMON=0            1 = record HCI traffic to /out/ble.btsnoop, ble-2.btsnoop, ... (btmon 5.66 -w
+#                                  segfaults after a minute or so of traffic; it is restarted into the next file);
+#                                  read them with btsnoop-summary.py on the host; costs CPU
+#   POLLEN_VLAB_BT_KDEBUG=0        1 = the kernel's Bluetooth connection-setup debug messages (dynamic debug:
+#                                  hci_sync.c and the LE connect/advert paths) go to dmesg, collected in /out/dmesg.txt;
+#                                  pair it with POLLEN_VLAB_APPEND=log_buf_len=32M
 #   POLLEN_VLAB_BLE_NOSTART=0      1 = only define the functions, start nothing
 #   POLLEN_VLAB_GATT_CHANNELS=1    ATT bearers per link ([GATT] Channels in main.conf). BlueZ's default (3, EATT)
 #                                  reorders GATT values and truncates writes routed over an EATT bearer with a smaller
@@ -73,16 +78,42 @@ vlab_ble_btvirt() {
   done
 }
 
+# Turns on the kernel's debug messages for LE connection setup (see POLLEN_VLAB_BT_KDEBUG).
+vlab_bt_kdebug() {
+  local f
+  mountpoint -q /sys/kernel/debug || mount -t debugfs none /sys/kernel/debug || return 0
+  echo 'file hci_sync.c +pflt' > /sys/kernel/debug/dynamic_debug/control
+  for f in hci_conn_add hci_conn_del hci_connect_le_scan hci_connect_le hci_conn_failed hci_le_conn_failed \
+           hci_abort_conn hci_conn_timeout le_conn_timeout le_conn_complete_evt hci_le_adv_report_evt \
+           hci_disconn_complete_evt check_pending_le_conn l2cap_chan_connect; do
+    echo "func $f +pflt" > /sys/kernel/debug/dynamic_debug/control 2>/dev/null
+  done
+}
+
+# Records HCI traffic until killed; a btmon that crashed is restarted into the next file (ble-2.btsnoop, ...).
+vlab_btmon_respawn() {
+  local n=1 f=/out/ble.btsnoop child
+  trap 'kill $child 2>/dev/null; exit 0' TERM
+  while :; do
+    btmon -w "$f" > /dev/null 2>&1 &
+    child=$!
+    wait $child
+    echo "vlab: t=$(vlab_t) btmon stopped ($?) writing $f; restarting" >&2
+    n=$((n+1)); f=/out/ble-$n.btsnoop
+  done
+}
+
 vlab_ble_up() {
   local media=${POLLEN_VLAB_BLE_MEDIA:-${POLLEN_VLAB_BLE_N:-2}} n=0 k i c
   for k in $media; do n=$((n+k)); done
   # Preload what the first HCI power-on would request_module() (ECDH + CMAC for SMP, AF_ALG), so the emulated
   # controller's HCI_Reset is not answered late while the kernel loads modules (the zero-address gotcha).
   modprobe -a hci_vhci ecdh_generic cmac algif_hash algif_skcipher ecb || { echo "vlab: modprobe failed" >&2; return 1; }
+  [ "${POLLEN_VLAB_BT_KDEBUG:-0}" = 1 ] && vlab_bt_kdebug
   [ -S /run/dbus/system_bus_socket ] || dbus-daemon --system --fork || return 1
   vlab_ble_btvirt $media || { echo "vlab: btvirt controllers never came up" >&2; return 1; }
   echo "vlab: t=$(vlab_t) btvirt: $n controllers (${POLLEN_VLAB_BLE_TYPE:-le}), media: $media" >&2
-  [ "${POLLEN_VLAB_BTMON:-0}" = 1 ] && { btmon -w /out/ble.btsnoop > /dev/null 2>&1 & VLAB_BTMON_PID=$!; }
+  [ "${POLLEN_VLAB_BTMON:-0}" = 1 ] && { vlab_btmon_respawn & VLAB_BTMON_PID=$!; }
   export VLAB_BLE_N=$n
   printf '[GATT]\nChannels = %s\n' "${POLLEN_VLAB_GATT_CHANNELS:-1}" > /tmp/pollen-main.conf
   vlab_bluetoothd_start /tmp/pollen-main.conf || return 1
