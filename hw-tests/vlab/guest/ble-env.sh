@@ -17,6 +17,7 @@
 #                                  hci_sync.c and the LE connect/advert paths) go to dmesg, collected in /out/dmesg.txt;
 #                                  pair it with POLLEN_VLAB_APPEND=log_buf_len=32M
 #   POLLEN_VLAB_BLE_NOSTART=0      1 = only define the functions, start nothing
+#   POLLEN_VLAB_BEACONS=1          0 = no second advertising instance per controller (see vlab_ble_beacons)
 #   POLLEN_VLAB_GATT_CHANNELS=1    ATT bearers per link ([GATT] Channels in main.conf). BlueZ's default (3, EATT)
 #                                  reorders GATT values and truncates writes routed over an EATT bearer with a smaller
 #                                  MTU; Pollen's link session tolerates the reordering but must refuse truncated data,
@@ -179,6 +180,23 @@ vlab_bluetoothd_power() {
   for c in $(seq 0 $((n-1))); do
     for i in $(seq 50); do hciconfig hci$c | grep -q 'UP RUNNING' && break; sleep 0.1; done
     hciconfig hci$c | grep -q 'UP RUNNING' || { echo "vlab: hci$c not powered" >&2; return 1; }
+  done
+  vlab_ble_beacons
+}
+
+# btvirt delivers an advertisement only when the advertiser enables advertising or the scanner enables scanning,
+# not once per advertising interval as a radio does; and the kernel drops the report a scan-enable brings when it
+# lands before its discovery state turns to "finding", which under TCG it nearly always does. A node that starts
+# scanning after its peer started advertising would never see the peer (NOTES.md, finding 20). So every controller
+# carries a second advertising instance, empty and connectable: with two instances the kernel re-enables advertising
+# every 2 s to switch between them, and each switch reaches every scanner on the medium, as a radio's adverts would.
+# Instance 5 is the last one bluetoothd hands out (5 instances on these controllers); bluetoothd removes every
+# instance when it starts, so a restart re-adds it here. POLLEN_VLAB_BEACONS=0 leaves the beacons out.
+vlab_ble_beacons() {
+  local n=${VLAB_BLE_N:-${POLLEN_VLAB_BLE_N:-2}} c
+  [ "${POLLEN_VLAB_BEACONS:-1}" = 1 ] || return 0
+  for c in $(seq 0 $((n-1))); do
+    btmgmt -i hci$c add-adv -c 5 > /dev/null || { echo "vlab: no beacon instance on hci$c" >&2; return 1; }
   done
 }
 

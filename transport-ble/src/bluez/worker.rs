@@ -57,6 +57,17 @@ fn att_mtu(fd_mtu: usize) -> u16 {
     u16::try_from(fd_mtu + 3).unwrap_or(u16::MAX).min(BLUEZ_MAX_ATT_MTU)
 }
 
+/// Bytes BlueZ puts into the advertising data for `adv`: the Flags field (the advertisement is discoverable), the
+/// service UUID list when `with_uuid_list`, and the service data. UUIDs are counted in their 128-bit form, so a
+/// UUID BlueZ could shorten only makes the estimate err towards the variant that fits.
+fn advertising_data_len(adv: &Advertisement, with_uuid_list: bool) -> usize {
+    const FIELD_HEADER: usize = 2;
+    const FLAGS: usize = FIELD_HEADER + 1;
+    const UUID: usize = 16;
+    let uuid_list = if with_uuid_list { FIELD_HEADER + UUID } else { 0 };
+    FLAGS + uuid_list + FIELD_HEADER + UUID + adv.service_data.len()
+}
+
 fn gatt_application(psm: Arc<Mutex<Option<u16>>>) -> (Application, CharacteristicControl, CharacteristicControl) {
     let (rx_control, rx_handle) = characteristic_control();
     let (tx_control, tx_handle) = characteristic_control();
@@ -180,8 +191,14 @@ impl Worker {
         }
     }
 
-    /// Registers the advertisement: the UUID list plus service data when the controller takes it (extended
-    /// advertising), else service data alone, which fits a 31-byte legacy advertisement and still names the service.
+    /// Registers the advertisement: the UUID list plus service data when it fits the controller's advertising data
+    /// (extended advertising), else service data alone, which fits a 31-byte legacy advertisement and still names
+    /// the service.
+    ///
+    /// The variant is chosen from the controller's limit rather than by trying the larger one first: when BlueZ
+    /// 5.66 refuses advertising data as too long, it has already created the kernel's advertising instance and never
+    /// removes it, so the adapter goes on advertising an empty, connectable advertisement after Pollen is gone
+    /// (hw-tests/vlab/NOTES.md, finding 20).
     async fn advertise(&mut self) {
         let Some(adv) = self.advertisement.clone() else {
             return;
@@ -196,16 +213,28 @@ impl Worker {
             ..Default::default()
         };
         let compact = BluerAdvertisement { service_uuids: BTreeSet::new(), ..full.clone() };
-        for candidate in [full, compact] {
-            match self.adapter.advertise(candidate).await {
-                Ok(handle) => {
-                    self.advertising = Some(handle);
-                    return;
-                }
-                Err(error) => tracing::debug!(%error, "advertisement variant refused"),
-            }
+        let max_len = self.max_advertising_data_len().await;
+        let candidate = if advertising_data_len(&adv, true) <= max_len { full } else { compact };
+        match self.adapter.advertise(candidate).await {
+            Ok(handle) => self.advertising = Some(handle),
+            Err(error) => tracing::warn!(%error, max_len, "BlueZ refused the advertisement"),
         }
-        tracing::warn!("BlueZ refused every advertisement variant");
+    }
+
+    /// The controller's advertising data limit. BlueZ 5.66 publishes it (`SupportedCapabilities`) only when
+    /// started with `-E`; otherwise `SupportedSecondaryChannels`, which BlueZ publishes exactly when the controller
+    /// does extended advertising, tells the two limits apart. A BlueZ with neither gets the legacy limit, which the
+    /// compact advertisement always fits.
+    async fn max_advertising_data_len(&self) -> usize {
+        const LEGACY: usize = 31;
+        const EXTENDED: usize = 251;
+        if let Ok(Some(caps)) = self.adapter.supported_advertising_capabilities().await {
+            return usize::from(caps.max_advertisement_length);
+        }
+        match self.adapter.supported_advertising_secondary_channels().await {
+            Ok(Some(channels)) if !channels.is_empty() => EXTENDED,
+            _ => LEGACY,
+        }
     }
 
     async fn resume_scan(&mut self) {
@@ -537,4 +566,23 @@ async fn open_channel(adapter: &Adapter, peer: Address, psm: u16) -> Result<blue
     // Several adapters share one kernel: bind to our own so the channel leaves from the right one.
     socket.bind(SocketAddr::new(own, own_type, 0)).map_err(|e| e.to_string())?;
     socket.connect(SocketAddr::new(peer, peer_type, psm)).await.map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use bytes::Bytes;
+
+    use super::*;
+    use crate::advert::ADVERT_LEN;
+
+    /// Measured in the virtual lab: BlueZ 5.66 sends the compact Pollen advertisement as 31 bytes (Flags, then the
+    /// 128-bit service data with the 10-byte payload), which is all a legacy advertisement holds.
+    #[test]
+    fn only_the_compact_pollen_advertisement_fits_a_legacy_controller() {
+        const LEGACY_MAX: usize = 31;
+        let adv = Advertisement { service_uuid: POLLEN_SERVICE_UUID, service_data: Bytes::from(vec![0; ADVERT_LEN]) };
+        assert_eq!(advertising_data_len(&adv, false), LEGACY_MAX);
+        assert!(advertising_data_len(&adv, true) > LEGACY_MAX);
+        assert!(advertising_data_len(&adv, true) <= 251, "an extended advertisement takes the UUID list too");
+    }
 }
