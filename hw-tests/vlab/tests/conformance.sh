@@ -40,7 +40,7 @@ vlab_l2test() {
   sleep 2
   kill $server 2> /dev/null
   wait $server 2> /dev/null
-  btmgmt -i hci1 clr-adv > /dev/null
+  btmgmt -i hci1 rm-adv 1 > /dev/null
   vlab_ble_disconnect_all
   awk '/bytes in/ { for (i = 1; i <= NF; i++) if ($i == "bytes") b = $(i-1); if (b > best) { best = b; line = $0 } }
        END { if (line != "") print line }' /out/l2test-server.log
