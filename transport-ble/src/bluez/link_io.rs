@@ -2,6 +2,7 @@
 
 use std::io::ErrorKind;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use bluer::gatt::remote::CharacteristicWriteRequest;
 use bluer::gatt::WriteOp;
@@ -184,14 +185,38 @@ pub(super) fn spawn_writer_watch(
     .abort_handle()
 }
 
+/// How long [`send_mtu`] keeps asking the kernel for a new channel's send MTU, and how often.
+const SEND_MTU_WAIT: Duration = Duration::from_secs(2);
+const SEND_MTU_POLL: Duration = Duration::from_millis(20);
+/// The smallest SDU an LE credit-based channel must take (Core spec, LE CoC minimum MTU).
+const MIN_LE_COC_MTU: usize = 23;
+
+/// The largest SDU the peer takes on a new channel. Linux answers `BT_SNDMTU` with ENOTCONN for a moment after the
+/// channel is up (bluer documents it); taking the minimum then cut a whole 4 MiB transfer into 23-byte SDUs, at a
+/// twentieth of the speed (seen in the virtual lab). So ask again until the kernel knows.
+async fn send_mtu(stream: &Stream) -> usize {
+    let deadline = tokio::time::Instant::now() + SEND_MTU_WAIT;
+    loop {
+        match stream.as_ref().send_mtu() {
+            Ok(mtu) => return usize::from(mtu).max(MIN_LE_COC_MTU),
+            Err(error) if tokio::time::Instant::now() >= deadline => {
+                tracing::warn!(%error, "the L2CAP channel's send MTU stayed unknown; sending minimum-size SDUs");
+                return MIN_LE_COC_MTU;
+            }
+            Err(error) => tracing::debug!(%error, "L2CAP send MTU not known yet"),
+        }
+        tokio::time::sleep(SEND_MTU_POLL).await;
+    }
+}
+
 /// Wires an open L2CAP channel to a link: a bounded SDU queue into a writer task, a reader task out.
-pub(super) fn attach_l2cap(
+pub(super) async fn attach_l2cap(
     shared: &Arc<Mutex<Shared>>,
     link: LinkId,
     stream: Stream,
     events: &mpsc::UnboundedSender<DriverEvent>,
 ) -> bool {
-    let max_sdu = stream.as_ref().send_mtu().map(usize::from).unwrap_or(23).max(23);
+    let max_sdu = send_mtu(&stream).await;
     let (mut read, mut write) = stream.into_split();
     let (queue, mut sdus) = mpsc::channel::<Vec<u8>>(L2CAP_QUEUE);
     let writer = tokio::spawn(async move {

@@ -370,7 +370,9 @@ impl Worker {
                 let link = lock(&shared).link_of(device_id(peer.addr), Role::Peripheral);
                 match link {
                     Some(link) => {
-                        attach_l2cap(&shared, link, stream, &events);
+                        // Off the accept loop: attaching waits for the kernel to know the channel's send MTU.
+                        let (shared, events) = (shared.clone(), events.clone());
+                        tokio::spawn(async move { attach_l2cap(&shared, link, stream, &events).await });
                     }
                     None => {
                         tracing::debug!(peer = %peer.addr, "L2CAP channel from a device without a GATT link")
@@ -389,7 +391,7 @@ impl Worker {
             let result = open_channel(&adapter, address_of(device), psm).await;
             match result {
                 Ok(stream) => {
-                    attach_l2cap(&shared, link, stream, &events);
+                    attach_l2cap(&shared, link, stream, &events).await;
                 }
                 Err(reason) => {
                     let _ = events.send(DriverEvent::L2capFailed { link, reason });
