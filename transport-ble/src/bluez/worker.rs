@@ -44,6 +44,9 @@ pub(super) struct Worker {
     internal: mpsc::UnboundedSender<Internal>,
     advertisement: Option<Advertisement>,
     advertising: Option<AdvertisementHandle>,
+    /// BlueZ refused the advertisement with the UUID list although the controller's limit takes it (BlueZ before
+    /// 5.76 caps advertising data at 31 bytes whatever the controller does): only the compact one from then on.
+    full_refused: bool,
     scan: Option<ScanFilter>,
     scan_task: Option<tokio::task::AbortHandle>,
     connecting: usize,
@@ -135,6 +138,7 @@ impl Worker {
             internal,
             advertisement: None,
             advertising: None,
+            full_refused: false,
             scan: None,
             scan_task: None,
             connecting: 0,
@@ -198,7 +202,8 @@ impl Worker {
     /// The variant is chosen from the controller's limit rather than by trying the larger one first: when BlueZ
     /// 5.66 refuses advertising data as too long, it has already created the kernel's advertising instance and never
     /// removes it, so the adapter goes on advertising an empty, connectable advertisement after Pollen is gone
-    /// (hw-tests/vlab/NOTES.md, finding 20).
+    /// (hw-tests/vlab/NOTES.md, finding 20). Where the controller takes more than BlueZ does (extended advertising
+    /// before BlueZ 5.76), that happens once per driver, which then keeps to the compact advertisement.
     async fn advertise(&mut self) {
         let Some(adv) = self.advertisement.clone() else {
             return;
@@ -214,8 +219,19 @@ impl Worker {
         };
         let compact = BluerAdvertisement { service_uuids: BTreeSet::new(), ..full.clone() };
         let max_len = self.max_advertising_data_len().await;
-        let candidate = if advertising_data_len(&adv, true) <= max_len { full } else { compact };
-        match self.adapter.advertise(candidate).await {
+        if !self.full_refused && advertising_data_len(&adv, true) <= max_len {
+            match self.adapter.advertise(full).await {
+                Ok(handle) => {
+                    self.advertising = Some(handle);
+                    return;
+                }
+                Err(error) => {
+                    tracing::debug!(%error, max_len, "the advertisement with the UUID list was refused");
+                    self.full_refused = true;
+                }
+            }
+        }
+        match self.adapter.advertise(compact).await {
             Ok(handle) => self.advertising = Some(handle),
             Err(error) => tracing::warn!(%error, max_len, "BlueZ refused the advertisement"),
         }
