@@ -191,7 +191,7 @@ const SEND_MTU_POLL: Duration = Duration::from_millis(20);
 /// The smallest SDU an LE credit-based channel must take (Core spec, LE CoC minimum MTU).
 const MIN_LE_COC_MTU: usize = 23;
 
-/// The largest SDU the peer takes on a new channel. Linux answers `BT_SNDMTU` with ENOTCONN for a moment after the
+/// The largest SDU the peer takes on a new channel. Linux can answer `BT_SNDMTU` with an error for a moment after the
 /// channel is up (bluer documents it); taking the minimum then cut a whole 4 MiB transfer into 23-byte SDUs, at a
 /// twentieth of the speed (seen in the virtual lab). So ask again until the kernel knows.
 async fn send_mtu(stream: &Stream) -> usize {

@@ -60,6 +60,10 @@ fn att_mtu(fd_mtu: usize) -> u16 {
     u16::try_from(fd_mtu + 3).unwrap_or(u16::MAX).min(BLUEZ_MAX_ATT_MTU)
 }
 
+/// Advertising data limits of legacy (Bluetooth 4.x) and extended advertising.
+const LEGACY_ADV_DATA_MAX: usize = 31;
+const EXTENDED_ADV_DATA_MAX: usize = 251;
+
 /// Bytes BlueZ puts into the advertising data for `adv`: the Flags field (the advertisement is discoverable), the
 /// service UUID list when `with_uuid_list`, and the service data. UUIDs are counted in their 128-bit form, so a
 /// UUID BlueZ could shorten only makes the estimate err towards the variant that fits.
@@ -242,14 +246,12 @@ impl Worker {
     /// does extended advertising, tells the two limits apart. A BlueZ with neither gets the legacy limit, which the
     /// compact advertisement always fits.
     async fn max_advertising_data_len(&self) -> usize {
-        const LEGACY: usize = 31;
-        const EXTENDED: usize = 251;
         if let Ok(Some(caps)) = self.adapter.supported_advertising_capabilities().await {
             return usize::from(caps.max_advertisement_length);
         }
         match self.adapter.supported_advertising_secondary_channels().await {
-            Ok(Some(channels)) if !channels.is_empty() => EXTENDED,
-            _ => LEGACY,
+            Ok(Some(channels)) if !channels.is_empty() => EXTENDED_ADV_DATA_MAX,
+            _ => LEGACY_ADV_DATA_MAX,
         }
     }
 
@@ -597,10 +599,12 @@ mod tests {
     /// 128-bit service data with the 10-byte payload), which is all a legacy advertisement holds.
     #[test]
     fn only_the_compact_pollen_advertisement_fits_a_legacy_controller() {
-        const LEGACY_MAX: usize = 31;
         let adv = Advertisement { service_uuid: POLLEN_SERVICE_UUID, service_data: Bytes::from(vec![0; ADVERT_LEN]) };
-        assert_eq!(advertising_data_len(&adv, false), LEGACY_MAX);
-        assert!(advertising_data_len(&adv, true) > LEGACY_MAX);
-        assert!(advertising_data_len(&adv, true) <= 251, "an extended advertisement takes the UUID list too");
+        assert_eq!(advertising_data_len(&adv, false), LEGACY_ADV_DATA_MAX);
+        assert!(advertising_data_len(&adv, true) > LEGACY_ADV_DATA_MAX);
+        assert!(
+            advertising_data_len(&adv, true) <= EXTENDED_ADV_DATA_MAX,
+            "an extended advertisement takes the UUID list too"
+        );
     }
 }
