@@ -146,6 +146,11 @@ pub struct Quirks {
     pub gatt_133_rate: f64,
     /// Both nodes connecting to each other at once yields two links (one in each role) instead of one.
     pub simultaneous_connect_duplicates: bool,
+    /// Linux: the kernel pauses the node's advertising while it initiates an LE connection, so a peer cannot
+    /// connect to it meanwhile. Of two nodes connecting to each other at once, the attempt that completes first
+    /// fails ([`crate::driver::ConnectError::NotConnectable`]); the other lands once the first has ended. (On a radio the first
+    /// runs until the kernel's connect timeout; btvirt in the virtual lab fails both at once, NOTES finding 16.)
+    pub pauses_advertising_while_initiating: bool,
     /// The platform reports ATT MTU 23 at connect and the negotiated MTU only this much later.
     pub late_mtu_report: Option<Duration>,
     /// BlueZ 5.66: a write-without-response longer than this is dropped silently by the receiving bluetoothd
@@ -204,14 +209,15 @@ impl NodeConfig {
     }
 
     /// A Linux node with BlueZ 5.66's behaviour as measured in the virtual lab: long writes dropped, GATT values
-    /// reordered by EATT, writes corrupted while the peripheral acquires its write socket; and Pollen's BlueZ
-    /// driver, which writes a link's first value as a Write Request.
+    /// reordered by EATT, writes corrupted while the peripheral acquires its write socket, advertising paused while
+    /// it initiates a connection; and Pollen's BlueZ driver, which writes a link's first value as a Write Request.
     pub fn linux(position: (f64, f64)) -> Self {
         let quirks = Quirks {
             drop_writes_over: Some(510),
             gatt_reorder_jitter: Some(Duration::from_millis(8)),
             acquire_write_delay: Some(ACQUIRE_WRITE_DELAY),
             first_write_request: true,
+            pauses_advertising_while_initiating: true,
             ..Quirks::default()
         };
         Self { position, profile: SimProfile::linux(), quirks }

@@ -223,6 +223,7 @@ async fn simultaneous_connects_give_two_links_only_with_the_quirk() {
         let medium = SimMedium::new(MediumConfig::default());
         let mut ca = NodeConfig::linux((0.0, 0.0));
         ca.quirks.simultaneous_connect_duplicates = quirk;
+        ca.quirks.pauses_advertising_while_initiating = false;
         let cb = NodeConfig { position: (1.0, 0.0), ..ca.clone() };
         let mut a = medium.add_node(ca).unwrap();
         let mut b = medium.add_node(cb).unwrap();
@@ -234,6 +235,27 @@ async fn simultaneous_connects_give_two_links_only_with_the_quirk() {
         let links = medium.links_between(a.device_id(), b.device_id());
         assert_eq!(links.len(), if quirk { 2 } else { 1 }, "quirk={quirk}");
     }
+}
+
+/// Linux pauses advertising while it initiates: of two nodes connecting to each other at once, the attempt that
+/// completes first finds the peer not connectable, and the other one lands.
+#[tokio::test(start_paused = true)]
+async fn a_linux_node_initiating_is_not_connectable() {
+    let medium = SimMedium::new(MediumConfig::default());
+    let mut a = medium.add_node(NodeConfig::linux((0.0, 0.0))).unwrap();
+    let mut b = medium.add_node(NodeConfig::linux((1.0, 0.0))).unwrap();
+    a.start_advertising(&adv()).unwrap();
+    b.start_advertising(&adv()).unwrap();
+    a.connect(b.device_id()).unwrap();
+    b.connect(a.device_id()).unwrap();
+    let connected = |e: &DriverEvent| matches!(e, DriverEvent::Connected { .. } | DriverEvent::ConnectFailed { .. });
+    let (ea, eb) = (next_matching(&mut a, connected).await, next_matching(&mut b, connected).await);
+    let failed = [&ea, &eb]
+        .iter()
+        .filter(|e| matches!(e, DriverEvent::ConnectFailed { error: ConnectError::NotConnectable, .. }))
+        .count();
+    assert_eq!(failed, 1, "{ea:?} {eb:?}");
+    assert_eq!(medium.links_between(a.device_id(), b.device_id()).len(), 1);
 }
 
 #[tokio::test(start_paused = true)]

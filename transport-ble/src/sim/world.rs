@@ -27,6 +27,8 @@ pub(super) struct Node {
     pub(super) config: NodeConfig,
     advertising: Option<Advertisement>,
     adv_scheduled: bool,
+    /// Connection attempts of this node as central still being set up.
+    initiating: u32,
     scanning: Option<ScanFilter>,
     scan_epoch: Instant,
     pub(super) l2cap_psm: Option<u16>,
@@ -141,6 +143,7 @@ impl World {
             config,
             advertising: None,
             adv_scheduled: false,
+            initiating: 0,
             scanning: None,
             scan_epoch: Instant::now(),
             l2cap_psm: None,
@@ -286,7 +289,11 @@ impl World {
             self.nodes[node].adv_scheduled = false;
             return;
         };
+        let paused = self.advertising_paused(node);
         for scanner in 0..self.nodes.len() {
+            if paused {
+                break;
+            }
             let matches = self.nodes[scanner].scanning.as_ref().is_some_and(|f| f.service_uuid == adv.service_uuid);
             if scanner == node || !matches || !self.in_range(node, scanner, Phy::Le1M) {
                 continue;
@@ -320,11 +327,19 @@ impl World {
         };
         let latency = self.nodes[central].config.profile.setup_latency;
         let setup = latency.sample(self.rng.random());
+        self.nodes[central].initiating += 1;
         self.schedule(now + setup, Action::SetupDone { central, peripheral });
+    }
+
+    /// Whether the node's advertising is paused for its own connection attempt (`Quirks::pauses_advertising_while_initiating`).
+    fn advertising_paused(&self, node: usize) -> bool {
+        let n = &self.nodes[node];
+        n.config.quirks.pauses_advertising_while_initiating && n.initiating > 0
     }
 
     fn setup_done(&mut self, central: usize, peripheral: usize, now: Instant) {
         let device = DeviceId(peripheral as u64);
+        self.nodes[central].initiating = self.nodes[central].initiating.saturating_sub(1);
         if let Err(error) = self.admit(central, peripheral) {
             if error == ConnectError::Status(GATT_ERROR_133) {
                 self.stats.gatt_133 += 1;
@@ -372,7 +387,7 @@ impl World {
 
     /// Why a connection between the two would fail now, if it would.
     fn admit(&mut self, central: usize, peripheral: usize) -> Result<(), ConnectError> {
-        if self.nodes[peripheral].advertising.is_none() {
+        if self.nodes[peripheral].advertising.is_none() || self.advertising_paused(peripheral) {
             return Err(ConnectError::NotConnectable);
         }
         if !self.in_range(central, peripheral, Phy::Le1M) {
