@@ -82,7 +82,7 @@ pub(super) async fn connect_le<D: LeDevice>(
 ) -> Result<(), ConnectError> {
     if own < peer && !dev.is_connected().await {
         let stagger = DIAL_STAGGER + STAGGER_JITTER.mul_f64(rand::rng().random::<f64>());
-        tracing::debug!(device = %peer, ?stagger, "lower address: giving a simultaneous dial of the peer's the lead");
+        tracing::debug!(device = %peer, ?stagger, "lower address: letting a simultaneous dial by the peer go first");
         if connects_within(dev, stagger).await && link_within(dev, &has_link, PEER_LINK_GRACE).await {
             return Err(peer_connected_first());
         }
