@@ -300,10 +300,10 @@ impl Worker {
             };
             let made_acl = AtomicBool::new(false);
             let attempt = connect(&adapter, &shared, device, &events, &made_acl);
-            let error = match tokio::time::timeout(CONNECT_TIMEOUT, attempt).await {
-                Ok(Ok(())) => None,
-                Ok(Err(e)) => Some(e),
-                Err(_) => Some(ConnectError::Platform(format!("no link within {CONNECT_TIMEOUT:?}"))),
+            let (error, timed_out) = match tokio::time::timeout(CONNECT_TIMEOUT, attempt).await {
+                Ok(Ok(())) => (None, false),
+                Ok(Err(e)) => (Some(e), false),
+                Err(_) => (Some(ConnectError::Platform(format!("no link within {CONNECT_TIMEOUT:?}"))), true),
             };
             if let Some(error) = error {
                 // Tear down only an LE connection this attempt made. When the peer dialled us at the same moment,
@@ -312,8 +312,16 @@ impl Worker {
                 let ours = made_acl.load(Ordering::Relaxed)
                     && !already_up
                     && !lock(&shared).links.values().any(|l| l.device == device);
-                tracing::debug!(device = %address_of(device), %error, disconnecting = ours, "connect failed");
-                if let (true, Some(dev)) = (ours, dev) {
+                // A `Connect` still pending when the budget ran out keeps running inside bluetoothd, which then
+                // answers every later `Connect` to the device with "Operation already in progress" (seen in the
+                // virtual lab): cancel it, unless the device is connected by now (that is the peer's connection).
+                let pending = timed_out && !made_acl.load(Ordering::Relaxed);
+                let cancel = match (&dev, pending) {
+                    (Some(dev), true) => !dev.is_connected().await.unwrap_or(false),
+                    _ => false,
+                };
+                tracing::debug!(device = %address_of(device), %error, disconnecting = ours, cancel, "connect failed");
+                if let (true, Some(dev)) = (ours || cancel, dev) {
                     let _ = dev.disconnect().await;
                 }
                 let _ = events.send(DriverEvent::ConnectFailed { device, error });
