@@ -148,8 +148,9 @@ pub struct Quirks {
     pub simultaneous_connect_duplicates: bool,
     /// Linux: the kernel pauses the node's advertising while it initiates an LE connection, so a peer cannot
     /// connect to it meanwhile. Of two nodes connecting to each other at once, the attempt that completes first
-    /// fails ([`crate::driver::ConnectError::NotConnectable`]); the other lands once the first has ended. (On a radio the first
-    /// runs until the kernel's connect timeout; btvirt in the virtual lab fails both at once, NOTES finding 16.)
+    /// fails ([`crate::driver::ConnectError::NotConnectable`]); the other lands once the first has ended. (On a
+    /// radio the first runs until the kernel's connect timeout; btvirt in the virtual lab fails both at once, NOTES
+    /// finding 16.)
     pub pauses_advertising_while_initiating: bool,
     /// The platform reports ATT MTU 23 at connect and the negotiated MTU only this much later.
     pub late_mtu_report: Option<Duration>,

@@ -291,11 +291,8 @@ impl World {
         };
         let paused = self.advertising_paused(node);
         for scanner in 0..self.nodes.len() {
-            if paused {
-                break;
-            }
             let matches = self.nodes[scanner].scanning.as_ref().is_some_and(|f| f.service_uuid == adv.service_uuid);
-            if scanner == node || !matches || !self.in_range(node, scanner, Phy::Le1M) {
+            if paused || scanner == node || !matches || !self.in_range(node, scanner, Phy::Le1M) {
                 continue;
             }
             if !self.scanner_listening(scanner, now) || self.rng.random_bool(self.config.advert_loss) {
@@ -331,7 +328,8 @@ impl World {
         self.schedule(now + setup, Action::SetupDone { central, peripheral });
     }
 
-    /// Whether the node's advertising is paused for its own connection attempt (`Quirks::pauses_advertising_while_initiating`).
+    /// Whether the node's advertising is paused for its own connection attempt
+    /// (`Quirks::pauses_advertising_while_initiating`).
     fn advertising_paused(&self, node: usize) -> bool {
         let n = &self.nodes[node];
         n.config.quirks.pauses_advertising_while_initiating && n.initiating > 0
