@@ -1,10 +1,11 @@
 #!/bin/bash
 # Build (once) and cache everything the lab guest boots from, in $POLLEN_VLAB_CACHE (default /var/tmp/pollen-vlab):
-#   kernel/             Debian's stock kernel + only the modules the lab needs
+#   kernel/             Debian's stock kernel (bookworm-backports) + only the modules the lab needs
 #   initramfs.cpio.gz   static busybox: load virtio/9p/overlay, mount the root share under a tmpfs overlay, switch_root
 #   rootfs/             debootstrap'd bookworm folder, shared read-only into the guest over virtio-9p
 # Every step is skipped when its output is current, so a cached re-run takes about a second.
-# Env: POLLEN_VLAB_EXTRA_PKGS="a,b" extra guest packages (changes the root -> rebuilt); POLLEN_VLAB_REBUILD=1 forces all.
+# Env: POLLEN_VLAB_EXTRA_PKGS="a,b" extra guest packages (changes the root -> rebuilt); POLLEN_VLAB_REBUILD=1 forces all;
+#      POLLEN_VLAB_KERNEL_SUITE=bookworm takes the kernel from another suite of the same mirror (the kernel is rebuilt).
 # Needs root (debootstrap, file ownership in the root folder) and the host packages from install-host.sh.
 set -euo pipefail
 . "$(dirname "$(readlink -f "$0")")/lib.sh"
@@ -13,15 +14,26 @@ mkdir -p "$POLLEN_VLAB_CACHE"
 
 # ---------------------------------------------------------------------------------------------------------- kernel
 # Why Debian's stock kernel: it ships hci_vhci (btvirt needs /dev/vhci) and mac80211_hwsim; the -cloud flavour does not.
+# Why bookworm-backports' (6.12) and not bookworm's own (6.1): Linux 6.1 drops an LE Create Connection that fails at
+# once (btvirt answers so when the target pauses advertising for a moment), and the stale connection then swallows
+# every later connect to that device until the adapter is powered off (NOTES findings 16 and 22).
+# The suite comes from a private apt state in the cache, so the host's apt sources stay as they are.
+KSUITE=${POLLEN_VLAB_KERNEL_SUITE:-bookworm-backports}
 # Top-level modules the guest loads; their dependencies are added by modprobe --show-depends.
 KMODS="virtio_pci 9pnet_virtio 9p overlay hci_vhci bluetooth ecdh_generic cmac algif_hash algif_skcipher ecb
        mac80211_hwsim rfkill"
-if [ ! -f "$VLAB_KERNEL/.done" ]; then
-  PKG=$(apt-cache depends linux-image-amd64 | awk '/Depends: linux-image-[0-9]/{print $2; exit}')
-  [ -n "$PKG" ] || { vlab_log "apt-cache knows no linux-image-amd64: run install-host.sh (apt-get update) first"; exit 1; }
-  vlab_log "kernel: downloading $PKG"
+if [ "$(cat "$VLAB_KERNEL/.done" 2>/dev/null)" != "$KSUITE" ]; then
+  MIRROR=$(vlab_mirror); [ -n "$MIRROR" ] || { vlab_log "no bookworm mirror in apt's sources (set POLLEN_VLAB_MIRROR)"; exit 1; }
+  A=$POLLEN_VLAB_CACHE/apt; mkdir -p "$A/lists/partial" "$A/cache"
+  echo "deb $MIRROR $KSUITE main" > "$A/sources.list"
+  APT=(-o "Dir::Etc::sourcelist=$A/sources.list" -o Dir::Etc::sourceparts=- -o "Dir::State::Lists=$A/lists"
+       -o "Dir::Cache=$A/cache" -o APT::Sandbox::User=root)
+  apt-get "${APT[@]}" update -qq || { vlab_log "apt-get update of $MIRROR $KSUITE failed"; exit 1; }
+  PKG=$(apt-cache "${APT[@]}" depends linux-image-amd64 | awk '/Depends: linux-image-[0-9]/{print $2; exit}')
+  [ -n "$PKG" ] || { vlab_log "$MIRROR $KSUITE has no linux-image-amd64"; exit 1; }
+  vlab_log "kernel: downloading $PKG from $KSUITE"
   D=$POLLEN_VLAB_CACHE/debs; mkdir -p "$D"
-  ls "$D/${PKG}"_*.deb >/dev/null 2>&1 || (cd "$D" && apt-get download -q -o APT::Sandbox::User=root "$PKG")
+  ls "$D/${PKG}"_*.deb >/dev/null 2>&1 || (cd "$D" && apt-get "${APT[@]}" download -q "$PKG")
   T=$(mktemp -d); trap 'rm -rf "$T"' EXIT
   dpkg -x "$D/${PKG}"_*.deb "$T"
   KV=$(ls "$T/lib/modules"); depmod -b "$T" "$KV"   # the .deb ships no modules.dep; needed for --show-depends
@@ -33,7 +45,7 @@ if [ ! -f "$VLAB_KERNEL/.done" ]; then
   depmod -b "$VLAB_KERNEL" "$KV"
   rm -rf "$T"; trap - EXIT
   grep -qE '^CONFIG_BT_HCIVHCI=m' "$VLAB_KERNEL/boot/config-$KV" || { vlab_log "kernel $KV has no hci_vhci"; exit 1; }
-  touch "$VLAB_KERNEL/.done"
+  echo "$KSUITE" > "$VLAB_KERNEL/.done"
   vlab_log "kernel: $KV, $(find "$VLAB_KERNEL" -name '*.ko*' | wc -l) modules, $(du -sh "$VLAB_KERNEL" | cut -f1)"
 fi
 KV=$(vlab_kver)
