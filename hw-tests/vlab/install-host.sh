@@ -15,7 +15,7 @@ PKGS="qemu-system-x86 debootstrap busybox-static cpio kmod ca-certificates debia
 need=""
 for p in $PKGS; do dpkg -s "$p" >/dev/null 2>&1 || need="$need $p"; done
 export DEBIAN_FRONTEND=noninteractive
-# refresh the package lists every time: build-guest.sh asks apt-cache which kernel package is current
+# refresh the package lists every time: build-guest.sh finds the Debian mirror through `apt-cache policy`
 apt-get update -qq
 if [ -n "$need" ]; then
   apt-get install -y -qq --no-install-recommends -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold \
