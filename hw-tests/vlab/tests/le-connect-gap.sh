@@ -25,8 +25,7 @@ for i in $(seq 1 "$attempts"); do
   echo "ATTEMPT $i rc=$rc took=$(awk "BEGIN { print $(vlab_t) - $t0 }")s $(grep -o "Can't connect.*" /tmp/client.log)"
   [ "$streak" -ge "$wedge" ] && break
   # drop the link, so the next attempt starts a fresh LE connection instead of reusing an idle one
-  timeout 5 btmgmt -i hci0 disconnect -t 1 "$VLAB_HCI1_ADDR" > /dev/null 2>&1
-  for _ in $(seq 20); do timeout 2 hcitool -i hci0 con | grep -q LE || break; sleep 0.1; done
+  vlab_ble_disconnect_all
   sleep "0.$((RANDOM % 10))"
 done
 kill "$toggler"
